@@ -1,0 +1,433 @@
+//! The implementations behind the command line.
+//!
+//! Each function returns the process exit code, or an error that `main`
+//! prints with its context chain. They are in the library so that they can
+//! be tested and reused; `main.rs` only maps arguments onto them.
+
+use crate::classify::{self, Verdict};
+use crate::config::{Config, DatabaseConfig, LogConfig, LogFormat};
+use crate::policy::{Action, AddressStatus};
+use crate::store::{AddressFilter, AddressRow, Store};
+use anyhow::{bail, Context};
+use serde::Serialize;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// `bounced run`: load the config, start logging, run the daemon.
+pub fn run(config_path: &Path, once: bool) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    init_logging(&config.log);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let report = runtime.block_on(crate::daemon::run(&config, once))?;
+    if !once {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (mailbox, error) in &report.mailboxes_failed {
+        eprintln!("bounced: mailbox {mailbox}: {error}");
+    }
+    Ok(if report.mailboxes_failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Start `tracing` output on stderr, text or JSON; `RUST_LOG` overrides the level.
+pub fn init_logging(log: &LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
+    // A second call (tests) keeps the first subscriber.
+    let _ = match log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// One line of `bounced classify` output.
+#[derive(Debug, Serialize)]
+pub struct ClassifyLine<'a> {
+    /// The file the message came from (`-` for stdin).
+    pub source: String,
+    /// The verdict's fields, flattened; absent when the message was unparseable.
+    #[serde(flatten)]
+    pub verdict: Option<&'a Verdict>,
+    /// Why the message could not be classified, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `bounced classify`: classify files, directories (maildirs) or stdin.
+///
+/// Prints one JSON object per message (or an explanation with `explain`).
+/// A path that cannot be read is reported on stderr, the rest still printed,
+/// and the exit code is then non-zero.
+pub fn classify(paths: &[PathBuf], explain: bool) -> anyhow::Result<ExitCode> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut failed = false;
+    let mut files = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            files.push(path.clone());
+        } else if path.is_dir() {
+            if let Err(e) = collect_messages(path, &mut files) {
+                eprintln!("bounced: cannot read directory {}: {e}", path.display());
+                failed = true;
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    for file in &files {
+        let bytes = if file.as_os_str() == "-" {
+            let mut buf = Vec::new();
+            io::stdin().read_to_end(&mut buf).map(|_| buf)
+        } else {
+            std::fs::read(file)
+        };
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("bounced: cannot read {}: {e}", file.display());
+                failed = true;
+                continue;
+            }
+        };
+        let source = file.display().to_string();
+        let result = classify::classify(&bytes);
+        if explain {
+            write_explanation(&mut out, &source, &result)?;
+        } else {
+            let line = match &result {
+                Ok(v) => ClassifyLine {
+                    source,
+                    verdict: Some(v),
+                    error: None,
+                },
+                Err(e) => ClassifyLine {
+                    source,
+                    verdict: None,
+                    error: Some(e.to_string()),
+                },
+            };
+            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn write_explanation(
+    out: &mut impl Write,
+    source: &str,
+    result: &Result<Verdict, classify::ClassifyError>,
+) -> io::Result<()> {
+    writeln!(out, "{source}")?;
+    let v = match result {
+        Ok(v) => v,
+        Err(e) => return writeln!(out, "  error: {e}\n"),
+    };
+    writeln!(out, "  kind: {}", v.kind)?;
+    if let Some(id) = &v.original_message_id {
+        writeln!(out, "  original message: {id}")?;
+    }
+    for e in &v.evidence {
+        writeln!(out, "  because: {e}")?;
+    }
+    for r in &v.recipients {
+        writeln!(
+            out,
+            "  {} -> {} ({})",
+            r.address,
+            r.reason,
+            r.severity.as_str()
+        )?;
+        let fields = [
+            ("status", r.status.clone()),
+            ("reply", r.reply_code.map(|c| c.to_string())),
+            ("command", r.command.clone()),
+            ("action", r.action.clone()),
+            ("remote mta", r.remote_mta.clone()),
+            ("diagnostic", r.diagnostic.clone()),
+            ("feedback type", r.feedback_type.clone()),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                writeln!(out, "    {name}: {value}")?;
+            }
+        }
+        for e in &r.evidence {
+            writeln!(out, "    because: {e}")?;
+        }
+    }
+    writeln!(out)
+}
+
+/// Every message file below `dir`, sorted. In a maildir only `cur/` and
+/// `new/` hold messages (`tmp/` is mail still being written, and the server's
+/// index files are not mail).
+pub fn collect_messages(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
+    let is_maildir = dir.join("cur").is_dir() && dir.join("new").is_dir();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<io::Result<_>>()?;
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let meta = std::fs::metadata(&path)?;
+        if meta.is_dir() {
+            if is_maildir && name == "tmp" {
+                continue;
+            }
+            collect_messages(&path, files)?;
+        } else if meta.is_file() && !is_maildir && !name.starts_with('.') {
+            // Files directly inside a maildir root are the server's, not mail.
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The output format of `bounced addresses`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    Text,
+    /// RFC 4180 CSV with a header line.
+    Csv,
+    /// JSON Lines, one object per address.
+    Json,
+}
+
+/// The arguments of `bounced addresses`.
+#[derive(Debug, Clone)]
+pub struct AddressesArgs {
+    /// A config file whose database to read.
+    pub config: Option<PathBuf>,
+    /// A database file to read instead.
+    pub db: Option<PathBuf>,
+    /// Only this action.
+    pub action: Option<Action>,
+    /// Only this status.
+    pub status: Option<AddressStatus>,
+    /// How to print.
+    pub format: OutputFormat,
+}
+
+/// `bounced addresses`: print the address verdicts.
+pub fn addresses(args: &AddressesArgs) -> anyhow::Result<ExitCode> {
+    let database = match (&args.db, &args.config) {
+        (Some(db), _) => {
+            if !db.is_file() {
+                bail!("database {} does not exist", db.display());
+            }
+            DatabaseConfig {
+                url: format!("sqlite://{}", db.display()),
+                busy_timeout: Duration::from_secs(30),
+            }
+        }
+        (None, config) => {
+            let path = config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_CONFIG_PATH));
+            Config::load(&path)?.database
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let filter = AddressFilter {
+        action: args.action,
+        status: args.status,
+    };
+    let rows = runtime
+        .block_on(async {
+            let store = Store::open(&database).await?;
+            store.addresses(&filter).await
+        })
+        .with_context(|| format!("cannot read addresses from {}", database.url))?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    write_addresses(&mut out, &rows, args.format)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print address rows in a format.
+pub fn write_addresses(
+    out: &mut impl Write,
+    rows: &[AddressRow],
+    format: OutputFormat,
+) -> io::Result<()> {
+    match format {
+        OutputFormat::Json => {
+            for row in rows {
+                serde_json::to_writer(&mut *out, row)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        OutputFormat::Csv => {
+            writeln!(
+                out,
+                "address,status,action,hard_count,soft_count,first_bounce,last_bounce,last_reason,why"
+            )?;
+            for r in rows {
+                let fields = [
+                    csv_field(&r.address),
+                    csv_field(&r.status),
+                    csv_field(&r.action),
+                    r.hard_count.to_string(),
+                    r.soft_count.to_string(),
+                    csv_field(&r.first_bounce),
+                    csv_field(&r.last_bounce),
+                    csv_field(&r.last_reason),
+                    csv_field(&r.why),
+                ];
+                writeln!(out, "{}", fields.join(","))?;
+            }
+        }
+        OutputFormat::Text => {
+            if rows.is_empty() {
+                return writeln!(out, "(no bounced addresses)");
+            }
+            let width = rows
+                .iter()
+                .map(|r| r.address.chars().count())
+                .max()
+                .unwrap_or(7)
+                .max(7);
+            writeln!(
+                out,
+                "{:<width$}  {:<9}  {:<6}  {:>4}  {:>4}  {:<15}  LAST BOUNCE",
+                "ADDRESS", "STATUS", "ACTION", "HARD", "SOFT", "LAST REASON"
+            )?;
+            for r in rows {
+                writeln!(
+                    out,
+                    "{:<width$}  {:<9}  {:<6}  {:>4}  {:>4}  {:<15}  {}",
+                    r.address,
+                    r.status,
+                    r.action,
+                    r.hard_count,
+                    r.soft_count,
+                    r.last_reason,
+                    r.last_bounce
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// `bounced check-config`: validate and print the resolved configuration.
+pub fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(path)?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    write_resolved(&mut out, &config)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print a resolved config as TOML-like text, passwords masked.
+pub fn write_resolved(out: &mut impl Write, c: &Config) -> io::Result<()> {
+    writeln!(out, "# {} is valid", c.source.display())?;
+    writeln!(out, "[database]")?;
+    writeln!(out, "url = {:?}", c.database.url)?;
+    writeln!(
+        out,
+        "busy_timeout = {:?}",
+        humantime::format_duration(c.database.busy_timeout).to_string()
+    )?;
+    for m in &c.mailboxes {
+        writeln!(out, "\n[[mailbox]]")?;
+        writeln!(out, "name = {:?}", m.name)?;
+        writeln!(out, "host = {:?}", m.host)?;
+        writeln!(out, "port = {}", m.port)?;
+        writeln!(out, "tls = {:?}", format!("{:?}", m.tls).to_lowercase())?;
+        if let Some(ca) = &m.ca_file {
+            writeln!(out, "ca_file = {:?}", ca.display().to_string())?;
+        }
+        writeln!(out, "allow_insecure = {}", m.allow_insecure)?;
+        writeln!(out, "username = {:?}", m.username)?;
+        writeln!(out, "password = \"********\"  # masked")?;
+        writeln!(out, "folder = {:?}", m.folder)?;
+        writeln!(
+            out,
+            "poll_interval = {:?}",
+            humantime::format_duration(m.poll_interval).to_string()
+        )?;
+        writeln!(out, "idle = {}", m.idle)?;
+        writeln!(out, "after = {:?}", m.after.to_string())?;
+        writeln!(out, "after_other = {:?}", m.after_other.to_string())?;
+    }
+    let p = &c.policy;
+    writeln!(out, "\n[policy]")?;
+    writeln!(out, "soft_limit = {}", p.soft_limit)?;
+    writeln!(
+        out,
+        "soft_window = {:?}",
+        humantime::format_duration(p.soft_window).to_string()
+    )?;
+    writeln!(out, "soft_min_days = {}", p.soft_min_days)?;
+    let mut reasons: Vec<_> = p.soft_reasons.iter().map(|r| r.as_str()).collect();
+    reasons.sort_unstable();
+    writeln!(out, "soft_reasons = {reasons:?}")?;
+    writeln!(out, "\n[log]")?;
+    writeln!(
+        out,
+        "format = {:?}",
+        format!("{:?}", c.log.format).to_lowercase()
+    )?;
+    writeln!(out, "level = {:?}", c.log.level)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_only_when_needed() {
+        assert_eq!(csv_field("a@b.c"), "a@b.c");
+        assert_eq!(csv_field("x, \"y\""), "\"x, \"\"y\"\"\"");
+    }
+
+    #[test]
+    fn maildir_files_are_collected_but_not_server_files() {
+        let d = tempfile::tempdir().unwrap();
+        let m = d.path().join("box");
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(m.join(sub)).unwrap();
+        }
+        std::fs::write(m.join("cur/1"), "a").unwrap();
+        std::fs::write(m.join("new/2"), "b").unwrap();
+        std::fs::write(m.join("tmp/3"), "c").unwrap();
+        std::fs::write(m.join("dovecot-uidlist"), "x").unwrap();
+        std::fs::write(d.path().join("loose.eml"), "y").unwrap();
+        let mut files = Vec::new();
+        collect_messages(d.path(), &mut files).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.strip_prefix(d.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["box/cur/1", "box/new/2", "loose.eml"]);
+    }
+}

@@ -1,0 +1,1 @@
+//! (owned by the daemon work; filled in on its branch)

@@ -1,0 +1,121 @@
+//! The `bounced` command line: parses arguments and calls the library.
+
+use bounced::commands::{self, AddressesArgs, OutputFormat};
+use bounced::policy::{Action, AddressStatus};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Reads a bounce mailbox over IMAP, classifies every failed recipient and
+/// keeps a removal list in SQLite.
+#[derive(Parser)]
+#[command(name = "bounced", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: watch every configured mailbox.
+    Run {
+        /// The configuration file.
+        #[arg(long, default_value = bounced::config::DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Make one pass over every mailbox and exit (0 when all went well).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Classify message files offline and print one JSON object per message.
+    Classify {
+        /// Message files, directories (maildirs included) or `-` for stdin.
+        #[arg(default_value = "-")]
+        paths: Vec<PathBuf>,
+        /// Print a human-readable explanation instead of JSON.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Print the addresses that bounced, for list cleanup.
+    Addresses {
+        /// The configuration file (its database is read).
+        #[arg(long, conflicts_with = "db")]
+        config: Option<PathBuf>,
+        /// The SQLite database file to read, instead of a config.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Only addresses with this action.
+        #[arg(long, value_enum)]
+        action: Option<ActionArg>,
+        /// Only addresses with this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: FormatArg,
+    },
+    /// Validate a configuration file and print it resolved, secrets masked.
+    CheckConfig {
+        /// The configuration file.
+        #[arg(long, default_value = bounced::config::DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ActionArg {
+    Remove,
+    Keep,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum StatusArg {
+    HardFail,
+    SoftFail,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Csv,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config, once } => commands::run(&config, once),
+        Command::Classify { paths, explain } => commands::classify(&paths, explain),
+        Command::Addresses {
+            config,
+            db,
+            action,
+            status,
+            format,
+        } => commands::addresses(&AddressesArgs {
+            config,
+            db,
+            action: action.map(|a| match a {
+                ActionArg::Remove => Action::Remove,
+                ActionArg::Keep => Action::Keep,
+            }),
+            status: status.map(|s| match s {
+                StatusArg::HardFail => AddressStatus::HardFail,
+                StatusArg::SoftFail => AddressStatus::SoftFail,
+            }),
+            format: match format {
+                FormatArg::Text => OutputFormat::Text,
+                FormatArg::Csv => OutputFormat::Csv,
+                FormatArg::Json => OutputFormat::Json,
+            },
+        }),
+        Command::CheckConfig { config } => commands::check_config(&config),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("bounced: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

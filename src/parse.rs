@@ -1,0 +1,1 @@
+//! Parsing raw messages into the parts a classifier reads.

@@ -1,0 +1,258 @@
+//! The address verdict: when does a bouncing address get removed?
+//!
+//! Pure rules over an address's bounce history, so they can be tested without
+//! a database. The store gathers the history and calls [`decide`].
+//!
+//! - A hard bounce (the address cannot exist) marks it `hard_fail` and
+//!   `remove` at once, and that sticks.
+//! - Soft bounces mark it `soft_fail` and `keep`, until `soft_limit` counted
+//!   soft bounces fall within `soft_window`, their first and last at least
+//!   `soft_min_days` apart: then `remove`. Only reasons in `soft_reasons`
+//!   count, so a blocklisted sending IP never removes a subscriber.
+
+use crate::classify::Reason;
+use crate::config::PolicyConfig;
+use serde::Serialize;
+use std::fmt;
+
+/// The failure state of an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressStatus {
+    /// At least one hard bounce: the address cannot exist.
+    HardFail,
+    /// Only soft bounces so far.
+    SoftFail,
+}
+
+impl AddressStatus {
+    /// The stable name used in the database and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressStatus::HardFail => "hard_fail",
+            AddressStatus::SoftFail => "soft_fail",
+        }
+    }
+
+    /// Parse the database name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hard_fail" => Some(AddressStatus::HardFail),
+            "soft_fail" => Some(AddressStatus::SoftFail),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AddressStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What list cleanup should do with the address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Unsubscribe it.
+    Remove,
+    /// Keep sending.
+    Keep,
+}
+
+impl Action {
+    /// The stable name used in the database and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Remove => "remove",
+            Action::Keep => "keep",
+        }
+    }
+
+    /// Parse the database name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "remove" => Some(Action::Remove),
+            "keep" => Some(Action::Keep),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One soft bounce in an address's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoftBounce {
+    /// When it bounced (Unix seconds).
+    pub at: i64,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// The verdict for one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Hard or soft failure.
+    pub status: AddressStatus,
+    /// Remove or keep.
+    pub action: Action,
+    /// One sentence an operator can read: why this action.
+    pub why: String,
+}
+
+const DAY: i64 = 86_400;
+
+/// Decide an address's verdict from its history.
+///
+/// `hard` says whether any hard bounce was ever recorded for it; `soft` lists
+/// its soft bounces (any order, any age); `now` is the time of the decision.
+pub fn decide(policy: &PolicyConfig, hard: bool, soft: &[SoftBounce], now: i64) -> Decision {
+    if hard {
+        return Decision {
+            status: AddressStatus::HardFail,
+            action: Action::Remove,
+            why: "hard bounce: the address cannot exist".into(),
+        };
+    }
+    let window = i64::try_from(policy.soft_window.as_secs()).unwrap_or(i64::MAX);
+    let since = now.saturating_sub(window);
+    let mut counted: Vec<i64> = soft
+        .iter()
+        .filter(|b| b.at >= since && b.at <= now && policy.soft_reasons.contains(&b.reason))
+        .map(|b| b.at)
+        .collect();
+    counted.sort_unstable();
+    let n = counted.len();
+    let span_days = match (counted.first(), counted.last()) {
+        (Some(first), Some(last)) => (last - first) / DAY,
+        _ => 0,
+    };
+    let window_text = humantime::format_duration(policy.soft_window);
+    let limit = usize::try_from(policy.soft_limit).unwrap_or(usize::MAX);
+    if n >= limit && span_days >= i64::from(policy.soft_min_days) {
+        Decision {
+            status: AddressStatus::SoftFail,
+            action: Action::Remove,
+            why: format!(
+                "{n} counted soft bounces within {window_text}, spread over {span_days} days \
+                 (limit {}, at least {} days)",
+                policy.soft_limit, policy.soft_min_days
+            ),
+        }
+    } else {
+        Decision {
+            status: AddressStatus::SoftFail,
+            action: Action::Keep,
+            why: format!(
+                "{n} of {} counted soft bounces within {window_text}, spread over {span_days} of {} days",
+                policy.soft_limit, policy.soft_min_days
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn soft(days_ago: i64, reason: Reason) -> SoftBounce {
+        SoftBounce {
+            at: NOW - days_ago * DAY,
+            reason,
+        }
+    }
+
+    #[test]
+    fn hard_bounce_removes_at_once() {
+        let d = decide(&PolicyConfig::default(), true, &[], NOW);
+        assert_eq!(
+            (d.status, d.action),
+            (AddressStatus::HardFail, Action::Remove)
+        );
+    }
+
+    #[test]
+    fn one_soft_bounce_keeps() {
+        let d = decide(
+            &PolicyConfig::default(),
+            false,
+            &[soft(0, Reason::MailboxFull)],
+            NOW,
+        );
+        assert_eq!(
+            (d.status, d.action),
+            (AddressStatus::SoftFail, Action::Keep)
+        );
+        assert!(d.why.contains("1 of 5"), "{}", d.why);
+    }
+
+    #[test]
+    fn enough_soft_bounces_spread_out_remove() {
+        let history: Vec<_> = [0, 3, 6, 9, 12]
+            .iter()
+            .map(|d| soft(*d, Reason::MailboxFull))
+            .collect();
+        let d = decide(&PolicyConfig::default(), false, &history, NOW);
+        assert_eq!(d.action, Action::Remove, "{}", d.why);
+        assert_eq!(d.status, AddressStatus::SoftFail);
+    }
+
+    #[test]
+    fn a_burst_on_one_day_does_not_remove() {
+        let history: Vec<_> = (0..20).map(|_| soft(1, Reason::MailboxFull)).collect();
+        let d = decide(&PolicyConfig::default(), false, &history, NOW);
+        assert_eq!(d.action, Action::Keep, "{}", d.why);
+    }
+
+    #[test]
+    fn old_bounces_fall_out_of_the_window() {
+        let history: Vec<_> = [0, 3, 40, 50, 60]
+            .iter()
+            .map(|d| soft(*d, Reason::MailboxFull))
+            .collect();
+        let d = decide(&PolicyConfig::default(), false, &history, NOW);
+        assert_eq!(d.action, Action::Keep, "{}", d.why);
+        assert!(d.why.starts_with("2 of 5"), "{}", d.why);
+    }
+
+    #[test]
+    fn sender_side_reasons_never_count() {
+        // A blocklisted sending IP bounces everything; the subscribers are alive.
+        let history: Vec<_> = (0..30).map(|d| soft(d, Reason::Blocked)).collect();
+        let d = decide(&PolicyConfig::default(), false, &history, NOW);
+        assert_eq!(d.action, Action::Keep, "{}", d.why);
+        let history: Vec<_> = (0..30).map(|d| soft(d, Reason::SpamDetected)).collect();
+        assert_eq!(
+            decide(&PolicyConfig::default(), false, &history, NOW).action,
+            Action::Keep
+        );
+    }
+
+    #[test]
+    fn future_dated_bounces_are_ignored() {
+        let history: Vec<_> = (0..10)
+            .map(|d| soft(-d * 3 - 1, Reason::MailboxFull))
+            .collect();
+        assert_eq!(
+            decide(&PolicyConfig::default(), false, &history, NOW).action,
+            Action::Keep
+        );
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in [AddressStatus::HardFail, AddressStatus::SoftFail] {
+            assert_eq!(AddressStatus::parse(s.as_str()), Some(s));
+        }
+        for a in [Action::Remove, Action::Keep] {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+    }
+}
