@@ -146,7 +146,10 @@ async fn wait_for_signal(stop: watch::Sender<bool>) {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
-    tracing::info!(signal = name, "shutting down: finishing the message in hand");
+    tracing::info!(
+        signal = name,
+        "shutting down: finishing the message in hand"
+    );
     let _ = stop.send(true);
 }
 
@@ -535,7 +538,10 @@ mod tests {
     #[test]
     fn backoff_grows_and_is_capped() {
         let first = backoff(0, true);
-        assert!(first >= BACKOFF_FIRST / 2 && first <= BACKOFF_FIRST, "{first:?}");
+        assert!(
+            first >= BACKOFF_FIRST / 2 && first <= BACKOFF_FIRST,
+            "{first:?}"
+        );
         let late = backoff(30, true);
         assert!(late <= BACKOFF_CAP && late >= BACKOFF_CAP / 2, "{late:?}");
         assert!(backoff(0, false) >= BACKOFF_AUTH / 2);
@@ -554,7 +560,10 @@ mod tests {
         let now = 1_800_000_000;
         let raw = b"Date: Mon, 23 Nov 2026 04:00:00 +0000\r\nSubject: x\r\n\r\nbody";
         assert_eq!(date_header(raw, now), Some(1_795_406_400));
-        assert_eq!(date_header(b"Date: Mon, 1 Jan 1990 00:00:00 +0000\r\n\r\n", now), None);
+        assert_eq!(
+            date_header(b"Date: Mon, 1 Jan 1990 00:00:00 +0000\r\n\r\n", now),
+            None
+        );
         assert_eq!(date_header(b"\x00\x01garbage", now), None);
     }
 }

@@ -352,33 +352,27 @@ impl ImapSource {
         )
         .await?;
         tracing::debug!(mailbox = %cfg.name, %addr, tls = ?cfg.tls, "connected");
-        let login = timed(
-            timeouts.login,
-            || "login".to_string(),
-            async {
-                client
-                    .login(&cfg.username, cfg.password.expose())
-                    .await
-                    .map_err(|(e, _client)| match e {
-                        async_imap::error::Error::No(detail)
-                        | async_imap::error::Error::Bad(detail) => ImapError::Login {
-                            user: cfg.username.clone(),
-                            detail: detail.trim().to_string(),
-                        },
-                        other => ImapError::Login {
-                            user: cfg.username.clone(),
-                            detail: other.to_string(),
-                        },
-                    })
-            },
-        )
+        let login = timed(timeouts.login, || "login".to_string(), async {
+            client
+                .login(&cfg.username, cfg.password.expose())
+                .await
+                .map_err(|(e, _client)| match e {
+                    async_imap::error::Error::No(detail)
+                    | async_imap::error::Error::Bad(detail) => ImapError::Login {
+                        user: cfg.username.clone(),
+                        detail: detail.trim().to_string(),
+                    },
+                    other => ImapError::Login {
+                        user: cfg.username.clone(),
+                        detail: other.to_string(),
+                    },
+                })
+        })
         .await?;
         let mut session = login;
-        let caps = timed(
-            timeouts.command,
-            || "CAPABILITY".to_string(),
-            async { session.capabilities().await.map_err(cmd_err("CAPABILITY")) },
-        )
+        let caps = timed(timeouts.command, || "CAPABILITY".to_string(), async {
+            session.capabilities().await.map_err(cmd_err("CAPABILITY"))
+        })
         .await?;
         let me = ImapSource {
             has_move: caps.has_str("MOVE"),
@@ -476,9 +470,9 @@ impl ImapSource {
                 .map_err(cmd_err(format!("SELECT {folder}")))
         })
         .await?;
-        let uidvalidity = mbox.uid_validity.ok_or_else(|| {
-            ImapError::Unsupported(format!("folder {folder} has no UIDVALIDITY"))
-        })?;
+        let uidvalidity = mbox
+            .uid_validity
+            .ok_or_else(|| ImapError::Unsupported(format!("folder {folder} has no UIDVALIDITY")))?;
         self.folder = Some(folder.to_string());
         self.drain();
         Ok(Selected {
@@ -513,15 +507,19 @@ impl ImapSource {
         let set = uid_set(uids);
         let limit = self.timeouts.command;
         let session = &mut self.session;
-        let fetched = timed(limit, || format!("UID FETCH ({} messages)", uids.len()), async {
-            let stream = session
-                .uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])")
-                .await
-                .map_err(cmd_err("UID FETCH"))?;
-            let all: Vec<async_imap::types::Fetch> =
-                stream.try_collect().await.map_err(cmd_err("UID FETCH"))?;
-            Ok::<_, ImapError>(all)
-        })
+        let fetched = timed(
+            limit,
+            || format!("UID FETCH ({} messages)", uids.len()),
+            async {
+                let stream = session
+                    .uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])")
+                    .await
+                    .map_err(cmd_err("UID FETCH"))?;
+                let all: Vec<async_imap::types::Fetch> =
+                    stream.try_collect().await.map_err(cmd_err("UID FETCH"))?;
+                Ok::<_, ImapError>(all)
+            },
+        )
         .await?;
         self.drain();
         let mut out = Vec::with_capacity(fetched.len());
@@ -672,7 +670,10 @@ impl ImapSource {
     pub fn drain(&mut self) -> bool {
         let mut news = false;
         while let Ok(r) = self.session.unsolicited_responses.try_recv() {
-            if matches!(r, UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)) {
+            if matches!(
+                r,
+                UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+            ) {
                 news = true;
             }
         }
@@ -787,7 +788,12 @@ mod tests {
 
     #[test]
     fn after_actions_round_trip() {
-        for a in [After::Seen, After::Delete, After::None, After::Move("X/Y".into())] {
+        for a in [
+            After::Seen,
+            After::Delete,
+            After::None,
+            After::Move("X/Y".into()),
+        ] {
             assert_eq!(parse_after(&a.to_string()), Some(a));
         }
         assert_eq!(parse_after("move:"), None);
@@ -799,7 +805,10 @@ mod tests {
         let f = dir.path().join("ca.pem");
         std::fs::write(&f, "not a pem").unwrap();
         let e = tls_config(Some(&f)).unwrap_err().to_string();
-        assert!(e.contains("ca.pem") && e.contains("no PEM certificate"), "{e}");
+        assert!(
+            e.contains("ca.pem") && e.contains("no PEM certificate"),
+            "{e}"
+        );
         let e = tls_config(Some(&dir.path().join("missing.pem")))
             .unwrap_err()
             .to_string();

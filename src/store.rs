@@ -574,9 +574,10 @@ async fn update_address(
             hard_count += 1;
         } else {
             soft_count += 1;
-            if let (Ok(reason), Some(at)) =
-                (reason.parse::<crate::classify::Reason>(), parse_rfc3339(&occurred))
-            {
+            if let (Ok(reason), Some(at)) = (
+                reason.parse::<crate::classify::Reason>(),
+                parse_rfc3339(&occurred),
+            ) {
                 soft.push(SoftBounce { at, reason });
             }
         }
@@ -690,18 +691,47 @@ mod tests {
                 recipient("c@x.org", Reason::Delivered, Severity::None),
             ],
         ));
-        let r = store.record(&msg(1, "f1"), &v, &p, 1_800_000_000).await.unwrap();
-        assert!(matches!(r, Recorded::Stored { events: 3, addresses: 2, .. }), "{r:?}");
-        let again = store.record(&msg(1, "f1"), &v, &p, 1_800_000_000).await.unwrap();
+        let r = store
+            .record(&msg(1, "f1"), &v, &p, 1_800_000_000)
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                r,
+                Recorded::Stored {
+                    events: 3,
+                    addresses: 2,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        let again = store
+            .record(&msg(1, "f1"), &v, &p, 1_800_000_000)
+            .await
+            .unwrap();
         assert_eq!(again, Recorded::AlreadyDone);
-        let dup = store.record(&msg(2, "f1"), &v, &p, 1_800_000_000).await.unwrap();
+        let dup = store
+            .record(&msg(2, "f1"), &v, &p, 1_800_000_000)
+            .await
+            .unwrap();
         assert!(matches!(dup, Recorded::Duplicate { .. }), "{dup:?}");
         let rows = store.addresses(&AddressFilter::default()).await.unwrap();
         let got: Vec<_> = rows
             .iter()
-            .map(|r| (r.address.as_str(), r.action.as_str(), r.hard_count, r.soft_count))
+            .map(|r| {
+                (
+                    r.address.as_str(),
+                    r.action.as_str(),
+                    r.hard_count,
+                    r.soft_count,
+                )
+            })
             .collect();
-        assert_eq!(got, [("a@x.org", "remove", 1, 0), ("b@x.org", "keep", 0, 1)]);
+        assert_eq!(
+            got,
+            [("a@x.org", "remove", 1, 0), ("b@x.org", "keep", 0, 1)]
+        );
         assert_eq!(rows[0].first_bounce, "2027-01-15T08:00:00Z");
         let removes = store
             .addresses(&AddressFilter {

@@ -112,7 +112,9 @@ async fn plain_pass_records_verdicts_moves_bounces_and_is_idempotent() {
         0
     );
     // BODY.PEEK: the messages left in place are still unread.
-    assert!(inbox.iter().all(|(_, f)| !f.iter().any(|x| x.contains("Seen"))));
+    assert!(inbox
+        .iter()
+        .all(|(_, f)| !f.iter().any(|x| x.contains("Seen"))));
 
     // A second pass changes nothing.
     let events = count(&pool, "SELECT count(*) FROM bounce_events").await;
@@ -134,8 +136,18 @@ async fn plain_pass_records_verdicts_moves_bounces_and_is_idempotent() {
     );
     for (a, b) in again.iter().zip(&addrs) {
         assert_eq!(
-            (&a["address"], &a["hard_count"], &a["soft_count"], &a["action"]),
-            (&b["address"], &b["hard_count"], &b["soft_count"], &b["action"])
+            (
+                &a["address"],
+                &a["hard_count"],
+                &a["soft_count"],
+                &a["action"]
+            ),
+            (
+                &b["address"],
+                &b["hard_count"],
+                &b["soft_count"],
+                &b["action"]
+            )
         );
     }
     assert_eq!(dovecot.list("bob", "secret", "INBOX").await, inbox);
@@ -160,7 +172,9 @@ async fn tls_implicit_and_starttls_with_private_ca() {
         data("human-reply.eml"),
     ];
     dovecot.append("bob", "secret", "INBOX", &messages).await;
-    dovecot.append("carol", "pw2", "INBOX", &messages[..1]).await;
+    dovecot
+        .append("carol", "pw2", "INBOX", &messages[..1])
+        .await;
     let ca = dovecot.ca.as_ref().unwrap();
     let work = tempfile::tempdir().unwrap();
     let implicit = Mbox {
@@ -395,11 +409,19 @@ async fn uidvalidity_change_does_not_double_count() {
     assert_eq!(
         again
             .iter()
-            .map(|r| (r["address"].clone(), r["hard_count"].clone(), r["soft_count"].clone()))
+            .map(|r| (
+                r["address"].clone(),
+                r["hard_count"].clone(),
+                r["soft_count"].clone()
+            ))
             .collect::<Vec<_>>(),
         addrs
             .iter()
-            .map(|r| (r["address"].clone(), r["hard_count"].clone(), r["soft_count"].clone()))
+            .map(|r| (
+                r["address"].clone(),
+                r["hard_count"].clone(),
+                r["soft_count"].clone()
+            ))
             .collect::<Vec<_>>()
     );
     let state: i64 =

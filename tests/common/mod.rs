@@ -46,8 +46,7 @@ impl TestCa {
         let ca_key = KeyPair::generate().unwrap();
         let ca = ca_params.self_signed(&ca_key).unwrap();
         let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
         params
             .distinguished_name
             .push(DnType::CommonName, "localhost");
@@ -175,7 +174,11 @@ impl Dovecot {
             .expect("connect");
         let mut client = async_imap::Client::new(tcp);
         let _greeting = client.read_response().await.expect("greeting");
-        client.login(user, pass).await.map_err(|(e, _)| e).expect("login")
+        client
+            .login(user, pass)
+            .await
+            .map_err(|(e, _)| e)
+            .expect("login")
     }
 
     /// APPEND messages to a folder (creating it if needed).
