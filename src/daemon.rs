@@ -35,9 +35,19 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// How many messages one UID FETCH asks for: bounds memory per pass and
-/// the work redone after a crash.
+/// How many messages one UID FETCH asks for: bounds the work redone after
+/// a crash and the after-actions owed at any moment.
 const FETCH_BATCH: usize = 50;
+
+/// How many bytes one UID FETCH may bring (a batch is cut earlier when its
+/// messages add up to more): keeps memory flat whatever the mailbox holds.
+const FETCH_BATCH_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Messages larger than this are read only up to this many bytes. A bounce
+/// says what it has to say (headers, the report, the diagnostic) near its
+/// start; what makes one huge is the returned original, which classification
+/// does not need whole. The stored size stays the real one.
+pub const MAX_MESSAGE_BYTES: u32 = 8 * 1024 * 1024;
 
 /// Longest IDLE before it is re-issued (RFC 2177 servers may drop an IDLE
 /// after 30 minutes).
@@ -312,6 +322,33 @@ async fn mailbox_loop(
     tracing::info!(mailbox = %m.name, "mailbox task stopped");
 }
 
+/// Cut (uid, size) pairs into FETCH batches: at most [`FETCH_BATCH`]
+/// messages and about [`FETCH_BATCH_BYTES`] each; a message over
+/// [`MAX_MESSAGE_BYTES`] goes alone, read as a prefix (the `Some`).
+pub fn plan_batches(sizes: &[(u32, u32)]) -> Vec<(Vec<u32>, Option<u32>)> {
+    let mut out = Vec::new();
+    let mut current: Vec<u32> = Vec::new();
+    let mut bytes: u64 = 0;
+    for &(uid, size) in sizes {
+        if size > MAX_MESSAGE_BYTES {
+            out.push((vec![uid], Some(MAX_MESSAGE_BYTES)));
+            continue;
+        }
+        if !current.is_empty()
+            && (current.len() >= FETCH_BATCH || bytes + u64::from(size) > FETCH_BATCH_BYTES)
+        {
+            out.push((std::mem::take(&mut current), None));
+            bytes = 0;
+        }
+        current.push(uid);
+        bytes += u64::from(size);
+    }
+    if !current.is_empty() {
+        out.push((current, None));
+    }
+    out
+}
+
 /// SHA-256 of the bytes, lower-case hex.
 pub fn fingerprint(raw: &[u8]) -> String {
     let digest = Sha256::digest(raw);
@@ -455,13 +492,24 @@ async fn pass_inner(
     if !new.is_empty() {
         tracing::debug!(mailbox = %m.name, count = new.len(), "new messages");
     }
+    let sizes = if new.is_empty() {
+        Vec::new()
+    } else {
+        source.sizes(&new).await?
+    };
     let mut seen_in_pass: HashSet<u32> = HashSet::new();
-    for batch in new.chunks(FETCH_BATCH) {
+    for (batch, prefix) in plan_batches(&sizes) {
         if *stop.borrow() {
             report.interrupted = true;
             break;
         }
-        let fetched = source.fetch(batch).await?;
+        if let Some(n) = prefix {
+            tracing::warn!(
+                mailbox = %m.name, uid = batch[0], limit = n,
+                "message larger than the limit: classifying its first bytes only"
+            );
+        }
+        let fetched = source.fetch(&batch, prefix).await?;
         let mut owed = Vec::new();
         for f in fetched {
             if !seen_in_pass.insert(f.uid) {
@@ -545,6 +593,28 @@ mod tests {
         let late = backoff(30, true);
         assert!(late <= BACKOFF_CAP && late >= BACKOFF_CAP / 2, "{late:?}");
         assert!(backoff(0, false) >= BACKOFF_AUTH / 2);
+    }
+
+    #[test]
+    fn batches_respect_count_bytes_and_the_size_cap() {
+        let small: Vec<(u32, u32)> = (1..=120).map(|u| (u, 1000)).collect();
+        let b = plan_batches(&small);
+        assert_eq!(
+            b.iter().map(|(u, _)| u.len()).collect::<Vec<_>>(),
+            [50, 50, 20]
+        );
+        let mb = 1024 * 1024;
+        let mixed = [(1, 6 * mb), (2, 6 * mb), (3, 6 * mb), (4, 50 * mb), (5, 10)];
+        let b = plan_batches(&mixed);
+        assert_eq!(
+            b,
+            [
+                (vec![1, 2], None),
+                (vec![4], Some(MAX_MESSAGE_BYTES)),
+                (vec![3, 5], None)
+            ]
+        );
+        assert!(plan_batches(&[]).is_empty());
     }
 
     #[test]

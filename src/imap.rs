@@ -498,46 +498,89 @@ impl ImapSource {
         Ok(uids)
     }
 
+    /// The RFC822.SIZE of these messages, by UID (cheap: no bodies).
+    pub async fn sizes(&mut self, uids: &[u32]) -> Result<Vec<(u32, u32)>, ImapError> {
+        let mut out = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(1000) {
+            let set = uid_set(chunk);
+            let limit = self.timeouts.command;
+            let session = &mut self.session;
+            timed(limit, || "UID FETCH (RFC822.SIZE)".to_string(), async {
+                let mut stream = session
+                    .uid_fetch(&set, "(UID RFC822.SIZE)")
+                    .await
+                    .map_err(cmd_err("UID FETCH RFC822.SIZE"))?;
+                while let Some(f) = stream
+                    .try_next()
+                    .await
+                    .map_err(cmd_err("UID FETCH RFC822.SIZE"))?
+                {
+                    if let (Some(uid), Some(size)) = (f.uid, f.size) {
+                        if chunk.binary_search(&uid).is_ok() {
+                            out.push((uid, size));
+                        }
+                    }
+                }
+                Ok::<_, ImapError>(())
+            })
+            .await?;
+            self.drain();
+        }
+        out.sort_unstable();
+        out.dedup_by_key(|(uid, _)| *uid);
+        Ok(out)
+    }
+
     /// Fetch these messages (raw bytes, size, arrival time) without setting
-    /// `\Seen`. Messages that vanished meanwhile are simply absent.
-    pub async fn fetch(&mut self, uids: &[u32]) -> Result<Vec<Fetched>, ImapError> {
+    /// `\Seen`. With `prefix`, only the first `prefix` bytes of each (for
+    /// messages too large to hold whole). Messages that vanished meanwhile
+    /// are simply absent. `uids` must be sorted.
+    pub async fn fetch(
+        &mut self,
+        uids: &[u32],
+        prefix: Option<u32>,
+    ) -> Result<Vec<Fetched>, ImapError> {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
         let set = uid_set(uids);
+        let query = match prefix {
+            Some(n) => format!("(UID RFC822.SIZE INTERNALDATE BODY.PEEK[]<0.{n}>)"),
+            None => "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])".to_string(),
+        };
         let limit = self.timeouts.command;
         let session = &mut self.session;
-        let fetched = timed(
+        let mut out: Vec<Fetched> = Vec::with_capacity(uids.len());
+        timed(
             limit,
             || format!("UID FETCH ({} messages)", uids.len()),
             async {
-                let stream = session
-                    .uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])")
+                let mut stream = session
+                    .uid_fetch(&set, &query)
                     .await
                     .map_err(cmd_err("UID FETCH"))?;
-                let all: Vec<async_imap::types::Fetch> =
-                    stream.try_collect().await.map_err(cmd_err("UID FETCH"))?;
-                Ok::<_, ImapError>(all)
+                // One response at a time: each raw buffer is dropped as soon
+                // as its bytes are copied out.
+                while let Some(f) = stream.try_next().await.map_err(cmd_err("UID FETCH"))? {
+                    // Unsolicited FETCH responses (flag changes) carry no body.
+                    let (Some(uid), Some(body)) = (f.uid, f.body()) else {
+                        continue;
+                    };
+                    if uids.binary_search(&uid).is_err() {
+                        continue;
+                    }
+                    out.push(Fetched {
+                        uid,
+                        size: f.size,
+                        internal_date: f.internal_date().map(|d| d.timestamp()),
+                        body: body.to_vec(),
+                    });
+                }
+                Ok::<_, ImapError>(())
             },
         )
         .await?;
         self.drain();
-        let mut out = Vec::with_capacity(fetched.len());
-        for f in &fetched {
-            // Unsolicited FETCH responses (flag changes) carry no body.
-            let (Some(uid), Some(body)) = (f.uid, f.body()) else {
-                continue;
-            };
-            if !uids.contains(&uid) {
-                continue;
-            }
-            out.push(Fetched {
-                uid,
-                size: f.size,
-                internal_date: f.internal_date().map(|d| d.timestamp()),
-                body: body.to_vec(),
-            });
-        }
         out.sort_by_key(|f| f.uid);
         out.dedup_by_key(|f| f.uid);
         Ok(out)
