@@ -367,3 +367,58 @@ async fn another_process_holding_the_write_lock_loses_nothing() {
     assert_eq!(count(&pool, "SELECT count(*) FROM addresses").await, 10);
     assert_eq!(dovecot.list("bob", "secret", "Processed").await.len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_neither_stops_the_others_nor_loops_hot() {
+    let dovecot = Dovecot::start(&[("bob", "secret"), ("carol", "pw2")], Options::default());
+    let work = tempfile::tempdir().unwrap();
+    let good = Mbox {
+        name: "good",
+        ..Mbox::plain(&dovecot)
+    };
+    let wrong = Mbox {
+        name: "wrong",
+        user: "carol",
+        pass: "not-it",
+        ..Mbox::plain(&dovecot)
+    };
+    let (config, dbpath) = write_config(work.path(), &[good, wrong]);
+    let mut child = spawn_daemon(&config, work.path(), "daemon");
+    dovecot
+        .append("bob", "secret", "INBOX", &[data("dsn-userunknown.eml")])
+        .await;
+    assert!(
+        wait_for_count(
+            &dbpath,
+            "SELECT count(*) FROM messages WHERE mailbox = 'good'",
+            1,
+            Duration::from_secs(5)
+        )
+        .await,
+        "{}",
+        log_of(work.path(), "daemon")
+    );
+    // Long enough for a hot loop to show (Dovecot delays a failed login ~2 s).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    sigterm(&child);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
+    let log = log_of(work.path(), "daemon");
+    let failures = log
+        .lines()
+        .filter(|l| l.contains("mailbox failed") && l.contains("wrong"))
+        .count();
+    assert_eq!(failures, 1, "logged once, not per retry:\n{log}");
+    let server_log = std::fs::read_to_string(dovecot.path("dovecot.log")).unwrap_or_default();
+    let attempts = server_log
+        .lines()
+        .filter(|l| l.contains("user=<carol>") && l.contains("auth failed"))
+        .count();
+    assert_eq!(attempts, 1, "login retried too soon:\n{server_log}");
+    let pool = db(&dbpath).await;
+    let error: Option<String> =
+        sqlx::query_scalar("SELECT last_error FROM mailbox_state WHERE mailbox = 'wrong'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(error.unwrap_or_default().contains("login failed"));
+}

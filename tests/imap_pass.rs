@@ -431,3 +431,40 @@ async fn uidvalidity_change_does_not_double_count() {
             .unwrap();
     assert_eq!(state, i64::from(after));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_falls_back_to_copy_and_expunge_without_move() {
+    let dovecot = Dovecot::start(
+        &[("bob", "secret")],
+        Options {
+            extra: vec!["imap_capability = IMAP4rev1 IDLE UIDPLUS LITERAL+".into()],
+            ..Options::default()
+        },
+    );
+    {
+        let mut s = dovecot.session("bob", "secret").await;
+        let caps = s.capabilities().await.unwrap();
+        assert!(!caps.has_str("MOVE"), "the server still offers MOVE");
+        let _ = s.logout().await;
+    }
+    let messages = vec![
+        data("dsn-userunknown.eml"),
+        data("dsn-mailboxfull.eml"),
+        data("human-reply.eml"),
+    ];
+    dovecot.append("bob", "secret", "INBOX", &messages).await;
+    let work = tempfile::tempdir().unwrap();
+    let (config, _db) = write_config(
+        work.path(),
+        &[Mbox {
+            after: "move:Done",
+            ..Mbox::plain(&dovecot)
+        }],
+    );
+    let out = run_once(&config);
+    assert!(out.status.success(), "{}", describe(&out));
+    let inbox = dovecot.list("bob", "secret", "INBOX").await;
+    assert_eq!(inbox.len(), 1, "only the human reply stays: {inbox:?}");
+    assert!(!inbox[0].1.iter().any(|f| f.contains("Deleted")));
+    assert_eq!(dovecot.list("bob", "secret", "Done").await.len(), 2);
+}
