@@ -1,10 +1,66 @@
 //! The processing loop: for each mailbox, fetch new messages, classify them,
 //! store the verdicts in one transaction, then apply the after-action.
 //!
-//! (The daemon branch fills in the bodies; the signature below is the contract
-//! the command line relies on.)
+//! ## One pass over a mailbox
+//!
+//! 1. SELECT the folder, read UIDVALIDITY, note it in `mailbox_state`.
+//! 2. Apply the after-actions still owed: rows committed by an earlier run
+//!    whose server-side action (move, `\Seen`, delete) did not happen or was
+//!    not confirmed because the process died in between.
+//! 3. `UID SEARCH ALL`, minus the UIDs the database already has for this
+//!    UIDVALIDITY, gives the new messages. They are fetched in batches with
+//!    `BODY.PEEK[]` (no `\Seen` side effect); each one is classified and
+//!    recorded in its own transaction (message row + events + address
+//!    verdicts); then the batch's after-actions are applied and marked done.
+//!
+//! ## Why a crash cannot lose or double-count a bounce
+//!
+//! - Before the commit, nothing on the server changed: the message is read
+//!   again on restart.
+//! - The commit is atomic: the message row and its events exist together or
+//!   not at all, and the row makes the UID "done" for every later pass.
+//! - After the commit, the owed after-action is in the row
+//!   (`after_done = 0`) and is re-applied on restart; applying it twice is
+//!   harmless (flags are idempotent; a moved or deleted UID is simply gone).
+//! - If UIDVALIDITY changes, every message gets a new UID, so the UID check
+//!   cannot help: the SHA-256 fingerprint of the bytes recognises messages
+//!   already counted, which are stored as duplicates without events.
 
-use crate::config::Config;
+use crate::classify::{self, ClassifyError, Kind, Verdict};
+use crate::config::{After, Config, MailboxConfig, PolicyConfig};
+use crate::imap::{self, ImapError, ImapSource, Timeouts};
+use crate::store::{self, NewMessage, Recorded, Store, StoreError};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How many messages one UID FETCH asks for: bounds the work redone after
+/// a crash and the after-actions owed at any moment.
+const FETCH_BATCH: usize = 50;
+
+/// How many bytes one UID FETCH may bring (a batch is cut earlier when its
+/// messages add up to more): keeps memory flat whatever the mailbox holds.
+const FETCH_BATCH_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Messages larger than this are read only up to this many bytes. A bounce
+/// says what it has to say (headers, the report, the diagnostic) near its
+/// start; what makes one huge is the returned original, which classification
+/// does not need whole. The stored size stays the real one.
+pub const MAX_MESSAGE_BYTES: u32 = 8 * 1024 * 1024;
+
+/// Longest IDLE before it is re-issued (RFC 2177 servers may drop an IDLE
+/// after 30 minutes).
+const IDLE_MAX: Duration = Duration::from_secs(25 * 60);
+
+/// How long shutdown waits for mailbox tasks to finish the message in hand.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Reconnect backoff: first delay, cap, and the delay after errors that
+/// need an operator (wrong password, untrusted certificate).
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_CAP: Duration = Duration::from_secs(300);
+const BACKOFF_AUTH: Duration = Duration::from_secs(900);
 
 /// A daemon error that stops the whole run (not one mailbox).
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +68,9 @@ pub enum DaemonError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
 }
 
 /// What one `--once` pass achieved.
@@ -27,9 +86,554 @@ pub struct PassReport {
     pub bounces: usize,
 }
 
+/// Why a pass over one mailbox failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    /// The IMAP side failed.
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    /// The database failed (e.g. locked longer than the busy timeout).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl PassError {
+    fn is_transient(&self) -> bool {
+        match self {
+            PassError::Imap(e) => e.is_transient(),
+            PassError::Store(_) => true,
+        }
+    }
+}
+
+/// What one pass over one mailbox did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailboxPass {
+    /// New message rows (including duplicates and unparseable ones).
+    pub messages: usize,
+    /// Bounce events recorded.
+    pub events: usize,
+    /// Messages recognised as already counted (UIDVALIDITY change).
+    pub duplicates: usize,
+    /// Messages that could not be parsed (left in place).
+    pub unparseable: usize,
+    /// Owed after-actions from an earlier run, applied now.
+    pub resumed: usize,
+    /// Whether the pass stopped early because shutdown was requested.
+    pub interrupted: bool,
+}
+
 /// Run the daemon. With `once`, make one pass over every mailbox and return
 /// its report; otherwise run until SIGTERM/SIGINT.
 pub async fn run(config: &Config, once: bool) -> Result<PassReport, DaemonError> {
-    let _ = (config, once);
-    todo!()
+    let store = Store::open(&config.database).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let signals = tokio::spawn(wait_for_signal(stop_tx));
+    let report = if once {
+        run_once(config, &store, &stop_rx).await
+    } else {
+        run_forever(config, &store, &stop_rx).await;
+        PassReport::default()
+    };
+    signals.abort();
+    store.close().await;
+    Ok(report)
+}
+
+/// Set `stop` on SIGTERM or SIGINT.
+async fn wait_for_signal(stop: watch::Sender<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install SIGTERM/SIGINT handlers; stop with SIGKILL");
+        // Keep the sender alive: dropping it would look like a stop request.
+        std::future::pending::<()>().await;
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(
+        signal = name,
+        "shutting down: finishing the message in hand"
+    );
+    let _ = stop.send(true);
+}
+
+async fn run_once(config: &Config, store: &Store, stop: &watch::Receiver<bool>) -> PassReport {
+    let passes = config.mailboxes.iter().map(|m| async move {
+        let result = connect_and_pass(m, &config.policy, store, stop).await;
+        (m.name.clone(), result)
+    });
+    let mut report = PassReport::default();
+    for (name, result) in futures::future::join_all(passes).await {
+        match result {
+            Ok(p) => {
+                report.mailboxes_ok += 1;
+                report.messages += p.messages;
+                report.bounces += p.events;
+            }
+            Err(e) => report.mailboxes_failed.push((name, e.to_string())),
+        }
+    }
+    report
+}
+
+async fn connect_and_pass(
+    m: &MailboxConfig,
+    policy: &PolicyConfig,
+    store: &Store,
+    stop: &watch::Receiver<bool>,
+) -> Result<MailboxPass, PassError> {
+    let started = store::now();
+    let mut source = match ImapSource::connect(m, Timeouts::default()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(mailbox = %m.name, error = %e, "cannot open mailbox");
+            let _ = store.end_pass(&m.name, started, Err(&e.to_string())).await;
+            return Err(e.into());
+        }
+    };
+    let result = pass(&mut source, m, policy, store, stop).await;
+    source.logout().await;
+    result
+}
+
+async fn run_forever(config: &Config, store: &Store, stop: &watch::Receiver<bool>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for m in &config.mailboxes {
+        let m = m.clone();
+        let policy = config.policy.clone();
+        let store = store.clone();
+        let stop = stop.clone();
+        tasks.spawn(async move { mailbox_loop(m, policy, store, stop).await });
+    }
+    tracing::info!(mailboxes = config.mailboxes.len(), "bounced running");
+    stopped(stop).await;
+    // Each task finishes the message in hand, applies the after-actions it
+    // owes and logs out; past the grace period they are abandoned, which is
+    // safe: whatever was not committed is read again next time.
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("mailbox tasks did not stop within {SHUTDOWN_GRACE:?}; leaving anyway");
+        tasks.abort_all();
+    }
+}
+
+/// Sleep, or return early (true) when stop is requested.
+async fn sleep_or_stop(d: Duration, stop: &watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stopped(stop) => true,
+    }
+}
+
+/// Completes when stop is requested; never when the sender is gone (so a
+/// lost signal task cannot turn every wait into a busy loop).
+pub(crate) async fn stopped(stop: &watch::Receiver<bool>) {
+    let mut stop = stop.clone();
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Capped exponential backoff with full jitter in [d/2, d].
+fn backoff(attempt: u32, transient: bool) -> Duration {
+    let base = if transient {
+        let exp = BACKOFF_FIRST.saturating_mul(2u32.saturating_pow(attempt.min(16)));
+        exp.min(BACKOFF_CAP)
+    } else {
+        BACKOFF_AUTH
+    };
+    let half = base / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+/// One mailbox, forever: connect, pass, wait for news (IDLE) or the poll
+/// interval, pass again; reconnect with backoff on errors.
+async fn mailbox_loop(
+    m: MailboxConfig,
+    policy: PolicyConfig,
+    store: Store,
+    stop: watch::Receiver<bool>,
+) {
+    let mut failures: u32 = 0;
+    let mut last_error = String::new();
+    while !*stop.borrow() {
+        let started = store::now();
+        let result = async {
+            let mut source = ImapSource::connect(&m, Timeouts::default()).await?;
+            loop {
+                let p = pass(&mut source, &m, &policy, &store, &stop).await?;
+                // A successful pass resets the backoff and the error memory.
+                failures = 0;
+                if !last_error.is_empty() {
+                    tracing::info!(mailbox = %m.name, "mailbox recovered");
+                    last_error.clear();
+                }
+                if p.interrupted || *stop.borrow() {
+                    return Ok::<_, PassError>(source);
+                }
+                if m.idle && source.has_idle() {
+                    let limit = m.poll_interval.min(IDLE_MAX);
+                    let (s, news) = source.idle(limit, &stop).await?;
+                    source = s;
+                    tracing::debug!(mailbox = %m.name, news, "IDLE ended");
+                } else {
+                    if sleep_or_stop(m.poll_interval, &stop).await {
+                        return Ok(source);
+                    }
+                }
+                if *stop.borrow() {
+                    return Ok(source);
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(source) => {
+                source.logout().await;
+                break;
+            }
+            Err(e) => {
+                let text = e.to_string();
+                let _ = store.end_pass(&m.name, started, Err(&text)).await;
+                let delay = backoff(failures, e.is_transient());
+                failures = failures.saturating_add(1);
+                // Log each distinct error once, not once per retry.
+                if text != last_error {
+                    tracing::error!(mailbox = %m.name, error = %text, retry_in = ?delay, "mailbox failed");
+                    last_error = text;
+                } else {
+                    tracing::debug!(mailbox = %m.name, retry_in = ?delay, "mailbox still failing");
+                }
+                if sleep_or_stop(delay, &stop).await {
+                    break;
+                }
+            }
+        }
+    }
+    tracing::info!(mailbox = %m.name, "mailbox task stopped");
+}
+
+/// Cut (uid, size) pairs into FETCH batches: at most [`FETCH_BATCH`]
+/// messages and about [`FETCH_BATCH_BYTES`] each; a message over
+/// [`MAX_MESSAGE_BYTES`] goes alone, read as a prefix (the `Some`).
+pub fn plan_batches(sizes: &[(u32, u32)]) -> Vec<(Vec<u32>, Option<u32>)> {
+    let mut out = Vec::new();
+    let mut current: Vec<u32> = Vec::new();
+    let mut bytes: u64 = 0;
+    for &(uid, size) in sizes {
+        if size > MAX_MESSAGE_BYTES {
+            out.push((vec![uid], Some(MAX_MESSAGE_BYTES)));
+            continue;
+        }
+        if !current.is_empty()
+            && (current.len() >= FETCH_BATCH || bytes + u64::from(size) > FETCH_BATCH_BYTES)
+        {
+            out.push((std::mem::take(&mut current), None));
+            bytes = 0;
+        }
+        current.push(uid);
+        bytes += u64::from(size);
+    }
+    if !current.is_empty() {
+        out.push((current, None));
+    }
+    out
+}
+
+/// SHA-256 of the bytes, lower-case hex.
+pub fn fingerprint(raw: &[u8]) -> String {
+    let digest = Sha256::digest(raw);
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    hex
+}
+
+/// The message's Date header as Unix seconds, when plausible (after 2000,
+/// not more than a day in the future). A bounce's Date is set by the
+/// reporting MTA when it gave up, closer to the failure than INTERNALDATE,
+/// which changes when a message is copied or imported.
+pub fn date_header(raw: &[u8], now: i64) -> Option<i64> {
+    let message = mail_parser::MessageParser::new().parse_headers(raw)?;
+    let t = message.date()?.to_timestamp();
+    (946_684_800..=now + 86_400).contains(&t).then_some(t)
+}
+
+/// Classify, turning a classifier panic (a bug, but one that must not stop
+/// the daemon) into an unparseable verdict.
+fn classify_guarded(raw: &[u8]) -> Result<Verdict, ClassifyError> {
+    std::panic::catch_unwind(|| classify::classify(raw)).unwrap_or_else(|_| {
+        Err(ClassifyError::Unparseable(
+            "the classifier panicked on this message".into(),
+        ))
+    })
+}
+
+/// The after-action owed for a verdict.
+fn after_for(m: &MailboxConfig, verdict: &Result<Verdict, ClassifyError>) -> After {
+    match verdict {
+        Ok(v) if v.kind == Kind::NotBounce => m.after_other.clone(),
+        Ok(_) => m.after.clone(),
+        // Left in place for a person (or a better classifier) to look at.
+        Err(_) => After::None,
+    }
+}
+
+/// Apply owed after-actions, grouped by action, and mark them done.
+async fn settle(
+    source: &mut ImapSource,
+    store: &Store,
+    owed: Vec<(After, u32, i64)>,
+) -> Result<usize, PassError> {
+    let mut groups: BTreeMap<String, (After, Vec<u32>, Vec<i64>)> = BTreeMap::new();
+    for (after, uid, id) in owed {
+        let g = groups
+            .entry(after.to_string())
+            .or_insert_with(|| (after, Vec::new(), Vec::new()));
+        g.1.push(uid);
+        g.2.push(id);
+    }
+    let mut n = 0;
+    for (after, uids, ids) in groups.into_values() {
+        source.apply(&after, &uids).await?;
+        store.mark_after_done(&ids).await?;
+        n += ids.len();
+    }
+    Ok(n)
+}
+
+/// One pass over one mailbox on an open connection.
+pub async fn pass(
+    source: &mut ImapSource,
+    m: &MailboxConfig,
+    policy: &PolicyConfig,
+    store: &Store,
+    stop: &watch::Receiver<bool>,
+) -> Result<MailboxPass, PassError> {
+    let started = store::now();
+    let clock = Instant::now();
+    let result = pass_inner(source, m, policy, store, stop, started).await;
+    match &result {
+        Ok(p) => {
+            store.end_pass(&m.name, started, Ok(p.messages)).await?;
+            if p.messages > 0 || p.resumed > 0 {
+                let secs = clock.elapsed().as_secs_f64();
+                tracing::info!(
+                    mailbox = %m.name,
+                    messages = p.messages,
+                    events = p.events,
+                    duplicates = p.duplicates,
+                    unparseable = p.unparseable,
+                    resumed = p.resumed,
+                    seconds = secs,
+                    per_second = if secs > 0.0 { p.messages as f64 / secs } else { 0.0 },
+                    "pass done"
+                );
+            }
+        }
+        Err(e) => {
+            let _ = store.end_pass(&m.name, started, Err(&e.to_string())).await;
+        }
+    }
+    result
+}
+
+async fn pass_inner(
+    source: &mut ImapSource,
+    m: &MailboxConfig,
+    policy: &PolicyConfig,
+    store: &Store,
+    stop: &watch::Receiver<bool>,
+    started: i64,
+) -> Result<MailboxPass, PassError> {
+    let mut report = MailboxPass::default();
+    let selected = source.select(&m.folder).await?;
+    let uidvalidity = selected.uidvalidity;
+    let previous = store.begin_pass(&m.name, uidvalidity, started).await?;
+    if let Some(prev) = previous.filter(|p| *p != uidvalidity) {
+        let abandoned = store.abandon_stale_after(&m.name, uidvalidity).await?;
+        tracing::warn!(
+            mailbox = %m.name, folder = %m.folder, old = prev, new = uidvalidity, abandoned,
+            "UIDVALIDITY changed: messages will be re-read and recognised by fingerprint"
+        );
+    }
+
+    // Owed after-actions from a run that died between commit and action.
+    let pending = store.pending_after(&m.name, uidvalidity).await?;
+    if !pending.is_empty() {
+        let owed = pending
+            .into_iter()
+            .map(|p| {
+                let after = imap::parse_after(&p.action).unwrap_or(After::None);
+                (after, p.uid, p.id)
+            })
+            .collect();
+        report.resumed = settle(source, store, owed).await?;
+        tracing::info!(mailbox = %m.name, count = report.resumed, "re-applied owed after-actions");
+    }
+
+    let done = store.processed_uids(&m.name, uidvalidity).await?;
+    let new: Vec<u32> = source
+        .uids()
+        .await?
+        .into_iter()
+        .filter(|u| !done.contains(u))
+        .collect();
+    if !new.is_empty() {
+        tracing::debug!(mailbox = %m.name, count = new.len(), "new messages");
+    }
+    let sizes = if new.is_empty() {
+        Vec::new()
+    } else {
+        source.sizes(&new).await?
+    };
+    let mut seen_in_pass: HashSet<u32> = HashSet::new();
+    for (batch, prefix) in plan_batches(&sizes) {
+        if *stop.borrow() {
+            report.interrupted = true;
+            break;
+        }
+        if let Some(n) = prefix {
+            tracing::warn!(
+                mailbox = %m.name, uid = batch[0], limit = n,
+                "message larger than the limit: classifying its first bytes only"
+            );
+        }
+        let fetched = source.fetch(&batch, prefix).await?;
+        let mut owed = Vec::new();
+        for f in fetched {
+            if !seen_in_pass.insert(f.uid) {
+                continue;
+            }
+            let now = store::now();
+            let verdict = classify_guarded(&f.body);
+            let after = after_for(m, &verdict);
+            let msg = NewMessage {
+                mailbox: &m.name,
+                uidvalidity,
+                uid: f.uid,
+                size: f.size.map(u64::from).unwrap_or(f.body.len() as u64),
+                internal_date: f.internal_date,
+                date: date_header(&f.body, now),
+                fingerprint: fingerprint(&f.body),
+                after_action: after.to_string(),
+            };
+            let recorded = store.record(&msg, &verdict, policy, now).await?;
+            let kind = match &verdict {
+                Ok(v) => v.kind.as_str(),
+                Err(_) => "unparseable",
+            };
+            let id = match recorded {
+                Recorded::Stored { id, events, .. } => {
+                    report.messages += 1;
+                    report.events += events;
+                    if verdict.is_err() {
+                        report.unparseable += 1;
+                    }
+                    if let Ok(v) = &verdict {
+                        for r in &v.recipients {
+                            tracing::info!(
+                                mailbox = %m.name, uid = f.uid, recipient = %r.address,
+                                reason = %r.reason, severity = r.severity.as_str(),
+                                "bounce recorded"
+                            );
+                        }
+                    }
+                    if let Err(e) = &verdict {
+                        tracing::warn!(mailbox = %m.name, uid = f.uid, error = %e, "unparseable message left in place");
+                    }
+                    id
+                }
+                Recorded::Duplicate { id, of } => {
+                    report.messages += 1;
+                    report.duplicates += 1;
+                    tracing::info!(mailbox = %m.name, uid = f.uid, duplicate_of = of, "message already counted (same bytes)");
+                    id
+                }
+                Recorded::AlreadyDone => continue,
+            };
+            tracing::debug!(mailbox = %m.name, uid = f.uid, kind, after = %after, "message stored");
+            if after != After::None {
+                owed.push((after, f.uid, id));
+            }
+            if *stop.borrow() {
+                report.interrupted = true;
+                break;
+            }
+        }
+        settle(source, store, owed).await?;
+        if report.interrupted {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let first = backoff(0, true);
+        assert!(
+            first >= BACKOFF_FIRST / 2 && first <= BACKOFF_FIRST,
+            "{first:?}"
+        );
+        let late = backoff(30, true);
+        assert!(late <= BACKOFF_CAP && late >= BACKOFF_CAP / 2, "{late:?}");
+        assert!(backoff(0, false) >= BACKOFF_AUTH / 2);
+    }
+
+    #[test]
+    fn batches_respect_count_bytes_and_the_size_cap() {
+        let small: Vec<(u32, u32)> = (1..=120).map(|u| (u, 1000)).collect();
+        let b = plan_batches(&small);
+        assert_eq!(
+            b.iter().map(|(u, _)| u.len()).collect::<Vec<_>>(),
+            [50, 50, 20]
+        );
+        let mb = 1024 * 1024;
+        let mixed = [(1, 6 * mb), (2, 6 * mb), (3, 6 * mb), (4, 50 * mb), (5, 10)];
+        let b = plan_batches(&mixed);
+        assert_eq!(
+            b,
+            [
+                (vec![1, 2], None),
+                (vec![4], Some(MAX_MESSAGE_BYTES)),
+                (vec![3, 5], None)
+            ]
+        );
+        assert!(plan_batches(&[]).is_empty());
+    }
+
+    #[test]
+    fn fingerprint_is_sha256_hex() {
+        assert_eq!(
+            fingerprint(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn date_header_only_when_plausible() {
+        let now = 1_800_000_000;
+        let raw = b"Date: Mon, 23 Nov 2026 04:00:00 +0000\r\nSubject: x\r\n\r\nbody";
+        assert_eq!(date_header(raw, now), Some(1_795_406_400));
+        assert_eq!(
+            date_header(b"Date: Mon, 1 Jan 1990 00:00:00 +0000\r\n\r\n", now),
+            None
+        );
+        assert_eq!(date_header(b"\x00\x01garbage", now), None);
+    }
 }

@@ -1,1 +1,331 @@
 //! Parsing raw messages into the parts a classifier reads.
+//!
+//! mail-parser does the MIME and charset work (ISO-2022-JP, Shift_JIS,
+//! EUC-JP through its `full_encoding` feature); this module only picks out
+//! what a bounce reader needs: the top-level headers, the human-readable
+//! text, the machine-readable report parts and the returned original.
+
+use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+
+/// Inputs larger than this are cut: a bounce's report is at its start, and
+/// the cut bounds the time and memory any single message can cost.
+pub const MAX_INPUT: usize = 4 * 1024 * 1024;
+
+/// Text beyond this many bytes is not scanned by the classifier.
+pub const MAX_TEXT: usize = 256 * 1024;
+
+/// The headers of the returned original message, if it came back.
+#[derive(Debug, Clone, Default)]
+pub struct Original {
+    /// Every header, name lower-cased, value unfolded.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Original {
+    /// The first value of a header (name in lower case).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A message taken apart for classification.
+#[derive(Debug, Clone, Default)]
+pub struct Mail {
+    /// Top-level headers, name lower-cased, value unfolded (raw, not
+    /// RFC 2047-decoded except `subject`).
+    pub headers: Vec<(String, String)>,
+    /// The decoded Subject.
+    pub subject: String,
+    /// The From address (lower-cased), if any.
+    pub from_address: Option<String>,
+    /// The From display name, if any.
+    pub from_name: Option<String>,
+    /// The message's own Message-ID, without angle brackets.
+    pub message_id: Option<String>,
+    /// `type/subtype` of the top-level Content-Type, lower case.
+    pub content_type: String,
+    /// The `report-type` parameter of a `multipart/report`, lower case.
+    pub report_type: Option<String>,
+    /// The human-readable text: every text part outside the returned
+    /// original, joined with blank lines (HTML reduced to text when there is
+    /// no plain part).
+    pub text: String,
+    /// Bodies of `message/delivery-status` (and `global-`) parts.
+    pub delivery_status: Vec<String>,
+    /// Bodies of `message/feedback-report` parts.
+    pub feedback_report: Vec<String>,
+    /// The returned original's headers (`message/rfc822` or
+    /// `text/rfc822-headers`).
+    pub original: Option<Original>,
+}
+
+impl Mail {
+    /// The first value of a top-level header (name in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why bytes could not be taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// Empty input.
+    Empty,
+    /// The input does not begin with a header field.
+    NoHeader,
+}
+
+/// Skip an mbox `From ` separator line, which IMAP never shows but files do.
+fn skip_mbox_line(raw: &[u8]) -> &[u8] {
+    if raw.starts_with(b"From ") {
+        if let Some(nl) = raw.iter().position(|&b| b == b'\n') {
+            return raw.get(nl + 1..).unwrap_or(&[]);
+        }
+    }
+    raw
+}
+
+/// Whether the bytes start with something shaped like a header field.
+fn starts_with_header(raw: &[u8]) -> bool {
+    let line_end = raw
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(raw.len())
+        .min(1000);
+    let line = raw.get(..line_end).unwrap_or(&[]);
+    match line.iter().position(|&b| b == b':') {
+        Some(0) | None => false,
+        Some(colon) => line
+            .get(..colon)
+            .unwrap_or(&[])
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && b != b':'),
+    }
+}
+
+/// Unfold a raw header value: join continuation lines, trim.
+pub fn unfold(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for (i, part) in v.split('\n').enumerate() {
+        let p = part.trim_end_matches('\r');
+        let p = if i == 0 { p.trim() } else { p.trim_start() };
+        if p.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(p.trim_end());
+    }
+    out
+}
+
+fn collect_headers(msg_headers: &[mail_parser::Header<'_>], raw: &[u8]) -> Vec<(String, String)> {
+    msg_headers
+        .iter()
+        .map(|h| {
+            let start = h.offset_start() as usize;
+            let end = h.offset_end() as usize;
+            let value = raw
+                .get(start..end)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            (h.name().to_ascii_lowercase(), unfold(&value))
+        })
+        .collect()
+}
+
+/// Reduce HTML to text, crudely but safely: drop tags, keep line breaks.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut in_tag = false;
+    let mut tag = String::new();
+    for c in html.chars() {
+        if in_tag {
+            if c == '>' {
+                in_tag = false;
+                let t = tag.to_ascii_lowercase();
+                if t.starts_with("br")
+                    || t.starts_with("/p")
+                    || t.starts_with("/div")
+                    || t.starts_with("/tr")
+                    || t.starts_with("p")
+                {
+                    out.push('\n');
+                }
+                tag.clear();
+            } else if tag.len() < 8 {
+                tag.push(c);
+            }
+        } else if c == '<' {
+            in_tag = true;
+        } else {
+            out.push(c);
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&nbsp;", " ")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+fn content_type_of(part: &mail_parser::MessagePart<'_>) -> String {
+    match part.content_type() {
+        Some(ct) => {
+            let sub = ct.subtype().unwrap_or("");
+            format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase()
+        }
+        None => String::new(),
+    }
+}
+
+fn original_from_message(m: &Message<'_>) -> Original {
+    Original {
+        headers: collect_headers(m.headers(), m.raw_message()),
+    }
+}
+
+/// Read header fields from text (for `text/rfc822-headers` parts).
+pub fn original_from_text(text: &str) -> Original {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            if !headers.is_empty() {
+                break;
+            }
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = headers.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+            }
+            continue;
+        }
+        if let Some((n, v)) = crate::dsn::split_field(line) {
+            headers.push((n.to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    Original { headers }
+}
+
+/// Take a raw message apart.
+pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
+    let raw = raw.get(..MAX_INPUT).unwrap_or(raw);
+    // Leading blank lines are not part of a message.
+    let start = raw
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+        .unwrap_or(raw.len());
+    let raw = raw.get(start..).unwrap_or(&[]);
+    let raw = skip_mbox_line(raw);
+    if raw.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    if !starts_with_header(raw) {
+        return Err(ParseError::NoHeader);
+    }
+    let msg = MessageParser::new()
+        .parse(raw)
+        .ok_or(ParseError::NoHeader)?;
+
+    let mut mail = Mail {
+        headers: collect_headers(msg.headers(), msg.raw_message()),
+        subject: msg.subject().unwrap_or("").to_string(),
+        message_id: msg.message_id().map(|s| s.to_string()),
+        ..Mail::default()
+    };
+    if let Some(addr) = msg.from().and_then(|a| a.first()) {
+        mail.from_address = addr.address().map(|a| a.to_ascii_lowercase());
+        mail.from_name = addr.name().map(|n| n.to_string());
+    }
+    if let Some(ct) = msg.root_part().content_type() {
+        mail.content_type =
+            format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase();
+        mail.report_type = ct.attribute("report-type").map(|s| s.to_ascii_lowercase());
+    }
+
+    let mut plain = String::new();
+    let mut html = String::new();
+    for part in msg.parts.iter() {
+        let ct = content_type_of(part);
+        match &part.body {
+            PartType::Multipart(_) => {}
+            PartType::Message(m) => {
+                if ct.contains("delivery-status") {
+                    mail.delivery_status
+                        .push(String::from_utf8_lossy(m.raw_message()).into_owned());
+                } else if ct.contains("feedback-report") {
+                    mail.feedback_report
+                        .push(String::from_utf8_lossy(m.raw_message()).into_owned());
+                } else if mail.original.is_none() {
+                    mail.original = Some(original_from_message(m));
+                }
+            }
+            body => {
+                let text: String = match body {
+                    PartType::Text(t) | PartType::Html(t) => t.to_string(),
+                    PartType::Binary(b) | PartType::InlineBinary(b) => {
+                        String::from_utf8_lossy(b).into_owned()
+                    }
+                    _ => String::new(),
+                };
+                if ct.contains("delivery-status") {
+                    mail.delivery_status.push(text);
+                } else if ct.contains("feedback-report") {
+                    mail.feedback_report.push(text);
+                } else if ct.contains("rfc822-headers") || ct == "message/rfc822" {
+                    if mail.original.is_none() {
+                        mail.original = Some(original_from_text(&text));
+                    }
+                } else if matches!(body, PartType::Html(_)) {
+                    if html.len() < MAX_TEXT {
+                        html.push_str(&html_to_text(&text));
+                        html.push_str("\n\n");
+                    }
+                } else if matches!(body, PartType::Text(_)) && plain.len() < MAX_TEXT {
+                    plain.push_str(&text);
+                    plain.push_str("\n\n");
+                }
+            }
+        }
+    }
+    mail.text = if plain.trim().is_empty() { html } else { plain };
+    if mail.text.len() > MAX_TEXT {
+        let mut cut = MAX_TEXT;
+        while cut > 0 && !mail.text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        mail.text.truncate(cut);
+    }
+    Ok(mail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_non_messages() {
+        assert_eq!(parse(b"").unwrap_err(), ParseError::Empty);
+        assert_eq!(parse(b"\x00\x01\x02").unwrap_err(), ParseError::NoHeader);
+        assert_eq!(parse(b"hello world\n").unwrap_err(), ParseError::NoHeader);
+    }
+
+    #[test]
+    fn reads_report_parts() {
+        let raw = b"From: MAILER-DAEMON@mx.test\r\nSubject: fail\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsorry\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.test\r\n\r\nFinal-Recipient: rfc822; a@b.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nTo: a@b.test\r\nMessage-ID: <x@y>\r\n\r\n--b--\r\n";
+        let m = parse(raw).unwrap();
+        assert_eq!(m.report_type.as_deref(), Some("delivery-status"));
+        assert_eq!(m.delivery_status.len(), 1);
+        assert!(m.text.contains("sorry"));
+        assert_eq!(m.original.unwrap().get("message-id"), Some("<x@y>"));
+    }
+}

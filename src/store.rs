@@ -1,11 +1,20 @@
 //! The SQLite store: processed messages, bounce events, address verdicts.
 //!
-//! (The daemon branch fills in the bodies; the signatures below are the
-//! contract the command line relies on.)
+//! The schema lives in `migrations/` (every table and column is documented
+//! there) and is applied by [`Store::open`]. The one write that matters is
+//! [`Store::record`]: a message row, its bounce events and the verdicts of the
+//! addresses they touch are written in one `BEGIN IMMEDIATE` transaction, so
+//! after a crash a message is either fully accounted for or not at all.
 
-use crate::config::DatabaseConfig;
-use crate::policy::{Action, AddressStatus};
+use crate::classify::{ClassifyError, Severity, Verdict};
+use crate::config::{DatabaseConfig, PolicyConfig};
+use crate::policy::{self, Action, AddressStatus, SoftBounce};
 use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
 
 /// A store error.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +25,14 @@ pub enum StoreError {
     /// A migration failed.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database directory could not be created.
+    #[error("cannot create database directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 /// The database handle.
@@ -56,17 +73,711 @@ pub struct AddressRow {
     pub why: String,
 }
 
+/// A message as read from the server, ready to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    /// The `[[mailbox]]` name.
+    pub mailbox: &'a str,
+    /// The folder's UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// The message's UID.
+    pub uid: u32,
+    /// RFC822.SIZE (or the length of the bytes when the server gave none).
+    pub size: u64,
+    /// The server's INTERNALDATE, Unix seconds.
+    pub internal_date: Option<i64>,
+    /// The message's Date header, Unix seconds, when it has a plausible one.
+    pub date: Option<i64>,
+    /// SHA-256 of the raw bytes, lower-case hex.
+    pub fingerprint: String,
+    /// The after-action owed for this message (`seen`, `move:F`, `delete`, `none`).
+    pub after_action: String,
+}
+
+/// What [`Store::record`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// A new message row was stored with this many events.
+    Stored {
+        /// The message row's id.
+        id: i64,
+        /// Bounce events written.
+        events: usize,
+        /// Addresses whose verdict was recomputed.
+        addresses: usize,
+    },
+    /// The same bytes were already counted in this mailbox (a UIDVALIDITY
+    /// change, or a copy): a row was stored, without events.
+    Duplicate {
+        /// The message row's id.
+        id: i64,
+        /// The row of the first copy.
+        of: i64,
+    },
+    /// This mailbox/UIDVALIDITY/UID already has a row (another process, or
+    /// an earlier pass): nothing was written.
+    AlreadyDone,
+}
+
+/// A stored message whose after-action has not been applied yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAfter {
+    /// The message row's id.
+    pub id: i64,
+    /// The UID on the server.
+    pub uid: u32,
+    /// The action owed (`seen`, `move:F`, `delete`, `none`).
+    pub action: String,
+}
+
+/// Per-mailbox figures for `bounced stats` and the README.
+#[derive(Debug, Clone, Serialize)]
+pub struct MailboxState {
+    /// The `[[mailbox]]` name.
+    pub mailbox: String,
+    /// The UIDVALIDITY last seen.
+    pub uidvalidity: Option<i64>,
+    /// Start of the last successful pass.
+    pub last_success: Option<String>,
+    /// Start of the last attempted pass.
+    pub last_attempt: Option<String>,
+    /// The last pass's error, if it failed.
+    pub last_error: Option<String>,
+    /// Messages newly stored by the last pass.
+    pub last_messages: i64,
+}
+
+/// Format Unix seconds as RFC 3339 UTC (`2026-11-23T04:30:00Z`).
+pub fn rfc3339(secs: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Parse an RFC 3339 time back to Unix seconds.
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp())
+}
+
+/// The current time, Unix seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 impl Store {
     /// Open (creating if needed) the database, set WAL mode and the busy
     /// timeout, and apply the migrations.
     pub async fn open(config: &DatabaseConfig) -> Result<Store, StoreError> {
-        let _ = config;
-        todo!()
+        let options = SqliteConnectOptions::from_str(&config.url)?;
+        let file = options.get_filename().to_path_buf();
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() && !is_memory(&file) {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+        }
+        let options = options
+            .create_if_missing(true)
+            // WAL: readers (`bounced addresses`, an operator's query) never
+            // block the daemon's writes, and a crash never corrupts.
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable against process crashes in WAL mode; only a
+            // power cut can lose the last transactions, and then the
+            // message is simply read again (it is still on the server,
+            // because after-actions run only after the commit).
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(config.busy_timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!().run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// The underlying pool, for tests and ad-hoc queries.
+    pub fn pool(&self) -> &sqlx::SqlitePool {
+        &self.pool
+    }
+
+    /// Close the pool (checkpoints the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// The address verdicts, filtered, ordered by address.
     pub async fn addresses(&self, filter: &AddressFilter) -> Result<Vec<AddressRow>, StoreError> {
-        let _ = (filter, &self.pool);
-        todo!()
+        let rows = sqlx::query(
+            "SELECT address, status, action, hard_count, soft_count, first_bounce, last_bounce, \
+                    last_reason, why \
+             FROM addresses \
+             WHERE (?1 IS NULL OR action = ?1) AND (?2 IS NULL OR status = ?2) \
+             ORDER BY address",
+        )
+        .bind(filter.action.map(|a| a.as_str()))
+        .bind(filter.status.map(|s| s.as_str()))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AddressRow {
+                    address: r.try_get("address")?,
+                    status: r.try_get("status")?,
+                    action: r.try_get("action")?,
+                    hard_count: r.try_get("hard_count")?,
+                    soft_count: r.try_get("soft_count")?,
+                    first_bounce: r.try_get("first_bounce")?,
+                    last_bounce: r.try_get("last_bounce")?,
+                    last_reason: r.try_get("last_reason")?,
+                    why: r.try_get("why")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The UIDs already recorded for this mailbox and UIDVALIDITY.
+    pub async fn processed_uids(
+        &self,
+        mailbox: &str,
+        uidvalidity: u32,
+    ) -> Result<HashSet<u32>, StoreError> {
+        let uids: Vec<i64> =
+            sqlx::query_scalar("SELECT uid FROM messages WHERE mailbox = ?1 AND uidvalidity = ?2")
+                .bind(mailbox)
+                .bind(i64::from(uidvalidity))
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(uids
+            .into_iter()
+            .filter_map(|u| u32::try_from(u).ok())
+            .collect())
+    }
+
+    /// Messages of this mailbox and UIDVALIDITY whose after-action is still
+    /// owed (committed, but the server command did not happen or was not
+    /// confirmed), oldest first.
+    pub async fn pending_after(
+        &self,
+        mailbox: &str,
+        uidvalidity: u32,
+    ) -> Result<Vec<PendingAfter>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, uid, after_action FROM messages \
+             WHERE mailbox = ?1 AND uidvalidity = ?2 AND after_done = 0 ORDER BY uid",
+        )
+        .bind(mailbox)
+        .bind(i64::from(uidvalidity))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let uid: i64 = r.try_get("uid")?;
+            out.push(PendingAfter {
+                id: r.try_get("id")?,
+                uid: u32::try_from(uid).unwrap_or(0),
+                action: r.try_get("after_action")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Mark after-actions as applied.
+    pub async fn mark_after_done(&self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_immediate().await?;
+        for id in ids {
+            sqlx::query("UPDATE messages SET after_done = 1 WHERE id = ?1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Messages of a mailbox whose UIDVALIDITY is not the current one and
+    /// whose after-action is still owed: they can never be applied (the
+    /// UIDs mean nothing any more), so they are closed. The messages
+    /// themselves are re-read under the new UIDVALIDITY and recognised as
+    /// duplicates by their fingerprint.
+    pub async fn abandon_stale_after(
+        &self,
+        mailbox: &str,
+        uidvalidity: u32,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE messages SET after_done = 1 \
+             WHERE mailbox = ?1 AND uidvalidity <> ?2 AND after_done = 0",
+        )
+        .bind(mailbox)
+        .bind(i64::from(uidvalidity))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Record the start of a pass: returns the UIDVALIDITY seen last time
+    /// (None on the first pass) and stores the current one.
+    pub async fn begin_pass(
+        &self,
+        mailbox: &str,
+        uidvalidity: u32,
+        started: i64,
+    ) -> Result<Option<u32>, StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let previous: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT uidvalidity FROM mailbox_state WHERE mailbox = ?1")
+                .bind(mailbox)
+                .fetch_optional(&mut *tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO mailbox_state (mailbox, uidvalidity, last_attempt) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = ?2, last_attempt = ?3",
+        )
+        .bind(mailbox)
+        .bind(i64::from(uidvalidity))
+        .bind(rfc3339(started))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(previous.flatten().and_then(|v| u32::try_from(v).ok()))
+    }
+
+    /// Record the end of a pass: success with the number of messages stored,
+    /// or the error in words.
+    pub async fn end_pass(
+        &self,
+        mailbox: &str,
+        started: i64,
+        outcome: Result<usize, &str>,
+    ) -> Result<(), StoreError> {
+        match outcome {
+            Ok(n) => {
+                sqlx::query(
+                    "INSERT INTO mailbox_state (mailbox, last_attempt, last_success, last_error, last_messages) \
+                     VALUES (?1, ?2, ?2, NULL, ?3) \
+                     ON CONFLICT (mailbox) DO UPDATE SET last_attempt = ?2, last_success = ?2, \
+                     last_error = NULL, last_messages = ?3",
+                )
+                .bind(mailbox)
+                .bind(rfc3339(started))
+                .bind(i64::try_from(n).unwrap_or(i64::MAX))
+                .execute(&self.pool)
+                .await?;
+            }
+            Err(error) => {
+                sqlx::query(
+                    "INSERT INTO mailbox_state (mailbox, last_attempt, last_error) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (mailbox) DO UPDATE SET last_attempt = ?2, last_error = ?3",
+                )
+                .bind(mailbox)
+                .bind(rfc3339(started))
+                .bind(error)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every mailbox's state, by name.
+    pub async fn mailbox_states(&self) -> Result<Vec<MailboxState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT mailbox, uidvalidity, last_success, last_attempt, last_error, last_messages \
+             FROM mailbox_state ORDER BY mailbox",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MailboxState {
+                    mailbox: r.try_get("mailbox")?,
+                    uidvalidity: r.try_get("uidvalidity")?,
+                    last_success: r.try_get("last_success")?,
+                    last_attempt: r.try_get("last_attempt")?,
+                    last_error: r.try_get("last_error")?,
+                    last_messages: r.try_get("last_messages")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn begin_immediate(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        // IMMEDIATE takes the write lock up front, so the busy timeout
+        // applies to it; a deferred transaction that reads and then writes
+        // can fail at once with SQLITE_BUSY instead of waiting.
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Store one message with its verdict, in one transaction: the message
+    /// row, one event per recipient, and the recomputed verdict of every
+    /// address with a hard or soft bounce in it.
+    ///
+    /// Idempotent: a message already recorded under the same mailbox,
+    /// UIDVALIDITY and UID is not written again ([`Recorded::AlreadyDone`]);
+    /// a message whose bytes were already counted in this mailbox is written
+    /// as a duplicate without events.
+    pub async fn record(
+        &self,
+        msg: &NewMessage<'_>,
+        verdict: &Result<Verdict, ClassifyError>,
+        policy: &PolicyConfig,
+        now: i64,
+    ) -> Result<Recorded, StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE mailbox = ?1 AND uidvalidity = ?2 AND uid = ?3",
+        )
+        .bind(msg.mailbox)
+        .bind(i64::from(msg.uidvalidity))
+        .bind(i64::from(msg.uid))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if exists.is_some() {
+            return Ok(Recorded::AlreadyDone);
+        }
+        let first_copy: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE mailbox = ?1 AND fingerprint = ?2 \
+             AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+        )
+        .bind(msg.mailbox)
+        .bind(&msg.fingerprint)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (kind, error, message_id, original_message_id) = match verdict {
+            Ok(v) => (
+                v.kind.as_str(),
+                None,
+                v.message_id.clone(),
+                v.original_message_id.clone(),
+            ),
+            Err(e) => ("unparseable", Some(e.to_string()), None, None),
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (mailbox, uidvalidity, uid, message_id, kind, size, \
+                 internal_date, error, fingerprint, duplicate_of, original_message_id, \
+                 processed_at, after_action, after_done) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
+        )
+        .bind(msg.mailbox)
+        .bind(i64::from(msg.uidvalidity))
+        .bind(i64::from(msg.uid))
+        .bind(message_id)
+        .bind(kind)
+        .bind(i64::try_from(msg.size).unwrap_or(i64::MAX))
+        .bind(msg.internal_date.map(rfc3339))
+        .bind(error)
+        .bind(&msg.fingerprint)
+        .bind(first_copy)
+        .bind(original_message_id)
+        .bind(rfc3339(now))
+        .bind(&msg.after_action)
+        // "none" is done by doing nothing.
+        .bind(i64::from(msg.after_action == "none"))
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(of) = first_copy {
+            tx.commit().await?;
+            return Ok(Recorded::Duplicate { id, of });
+        }
+        let Ok(verdict) = verdict else {
+            tx.commit().await?;
+            return Ok(Recorded::Stored {
+                id,
+                events: 0,
+                addresses: 0,
+            });
+        };
+        let occurred = rfc3339(msg.date.or(msg.internal_date).unwrap_or(now));
+        let mut touched: Vec<&str> = Vec::new();
+        for r in &verdict.recipients {
+            let evidence = serde_json::json!({
+                "recipient": r.evidence,
+                "message": verdict.evidence,
+            })
+            .to_string();
+            sqlx::query(
+                "INSERT INTO bounce_events (message, address, alias, reason, severity, status, \
+                     reply_code, command, action, remote_mta, diagnostic, feedback_type, evidence, \
+                     occurred_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )
+            .bind(id)
+            .bind(&r.address)
+            .bind(&r.alias)
+            .bind(r.reason.as_str())
+            .bind(r.severity.as_str())
+            .bind(&r.status)
+            .bind(r.reply_code.map(i64::from))
+            .bind(&r.command)
+            .bind(&r.action)
+            .bind(&r.remote_mta)
+            .bind(&r.diagnostic)
+            .bind(&r.feedback_type)
+            .bind(evidence)
+            .bind(&occurred)
+            .execute(&mut *tx)
+            .await?;
+            // Delays, auto-replies, feedback and delivery reports are kept
+            // as events but never count as failures.
+            if matches!(r.severity, Severity::Hard | Severity::Soft)
+                && !touched.contains(&r.address.as_str())
+            {
+                touched.push(&r.address);
+            }
+        }
+        for address in &touched {
+            update_address(&mut tx, address, policy, now).await?;
+        }
+        tx.commit().await?;
+        Ok(Recorded::Stored {
+            id,
+            events: verdict.recipients.len(),
+            addresses: touched.len(),
+        })
+    }
+}
+
+/// Recompute one address's verdict from its whole failure history.
+async fn update_address(
+    tx: &mut Transaction<'static, Sqlite>,
+    address: &str,
+    policy: &PolicyConfig,
+    now: i64,
+) -> Result<(), StoreError> {
+    let rows = sqlx::query(
+        "SELECT severity, reason, status, occurred_at FROM bounce_events \
+         WHERE address = ?1 AND severity IN ('hard', 'soft') ORDER BY occurred_at, id",
+    )
+    .bind(address)
+    .fetch_all(&mut **tx)
+    .await?;
+    let (mut hard_count, mut soft_count) = (0i64, 0i64);
+    let mut soft = Vec::new();
+    let (mut first, mut last) = (None::<String>, None::<String>);
+    let (mut last_reason, mut last_status) = (String::new(), None::<String>);
+    for r in &rows {
+        let severity: String = r.try_get("severity")?;
+        let reason: String = r.try_get("reason")?;
+        let occurred: String = r.try_get("occurred_at")?;
+        if severity == "hard" {
+            hard_count += 1;
+        } else {
+            soft_count += 1;
+            if let (Ok(reason), Some(at)) = (
+                reason.parse::<crate::classify::Reason>(),
+                parse_rfc3339(&occurred),
+            ) {
+                soft.push(SoftBounce { at, reason });
+            }
+        }
+        if first.is_none() {
+            first = Some(occurred.clone());
+        }
+        last = Some(occurred);
+        last_reason = reason;
+        last_status = r.try_get("status")?;
+    }
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(());
+    };
+    let decision = policy::decide(policy, hard_count > 0, &soft, now);
+    sqlx::query(
+        "INSERT INTO addresses (address, status, action, hard_count, soft_count, first_bounce, \
+             last_bounce, last_reason, last_status, why, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (address) DO UPDATE SET status = ?2, action = ?3, hard_count = ?4, \
+             soft_count = ?5, first_bounce = ?6, last_bounce = ?7, last_reason = ?8, \
+             last_status = ?9, why = ?10, updated_at = ?11",
+    )
+    .bind(address)
+    .bind(decision.status.as_str())
+    .bind(decision.action.as_str())
+    .bind(hard_count)
+    .bind(soft_count)
+    .bind(first)
+    .bind(last)
+    .bind(last_reason)
+    .bind(last_status)
+    .bind(decision.why)
+    .bind(rfc3339(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn is_memory(file: &Path) -> bool {
+    let s = file.as_os_str();
+    s.is_empty() || s == ":memory:"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::{Kind, Reason, Recipient};
+    use std::time::Duration;
+
+    async fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/sub/b.db", dir.path().display());
+        let store = Store::open(&DatabaseConfig {
+            url,
+            busy_timeout: Duration::from_secs(5),
+        })
+        .await
+        .unwrap();
+        (dir, store)
+    }
+
+    fn recipient(address: &str, reason: Reason, severity: Severity) -> Recipient {
+        Recipient {
+            address: address.into(),
+            alias: None,
+            reason,
+            severity,
+            status: Some("5.1.1".into()),
+            reply_code: Some(550),
+            command: Some("RCPT".into()),
+            action: Some("failed".into()),
+            remote_mta: None,
+            diagnostic: Some("550 5.1.1 no such user".into()),
+            feedback_type: None,
+            evidence: vec!["dsn".into()],
+        }
+    }
+
+    fn verdict(kind: Kind, recipients: Vec<Recipient>) -> Verdict {
+        Verdict {
+            kind,
+            recipients,
+            message_id: Some("<b@x>".into()),
+            original_message_id: None,
+            evidence: vec![],
+        }
+    }
+
+    fn msg(uid: u32, fp: &str) -> NewMessage<'static> {
+        NewMessage {
+            mailbox: "m",
+            uidvalidity: 7,
+            uid,
+            size: 100,
+            internal_date: Some(1_800_000_000),
+            date: None,
+            fingerprint: fp.into(),
+            after_action: "seen".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn record_is_idempotent_and_dedups_by_fingerprint() {
+        let (_d, store) = temp_store().await;
+        let p = PolicyConfig::default();
+        let v = Ok(verdict(
+            Kind::Bounce,
+            vec![
+                recipient("a@x.org", Reason::UserUnknown, Severity::Hard),
+                recipient("b@x.org", Reason::MailboxFull, Severity::Soft),
+                recipient("c@x.org", Reason::Delivered, Severity::None),
+            ],
+        ));
+        let r = store
+            .record(&msg(1, "f1"), &v, &p, 1_800_000_000)
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                r,
+                Recorded::Stored {
+                    events: 3,
+                    addresses: 2,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        let again = store
+            .record(&msg(1, "f1"), &v, &p, 1_800_000_000)
+            .await
+            .unwrap();
+        assert_eq!(again, Recorded::AlreadyDone);
+        let dup = store
+            .record(&msg(2, "f1"), &v, &p, 1_800_000_000)
+            .await
+            .unwrap();
+        assert!(matches!(dup, Recorded::Duplicate { .. }), "{dup:?}");
+        let rows = store.addresses(&AddressFilter::default()).await.unwrap();
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.address.as_str(),
+                    r.action.as_str(),
+                    r.hard_count,
+                    r.soft_count,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [("a@x.org", "remove", 1, 0), ("b@x.org", "keep", 0, 1)]
+        );
+        assert_eq!(rows[0].first_bounce, "2027-01-15T08:00:00Z");
+        let removes = store
+            .addresses(&AddressFilter {
+                action: Some(Action::Remove),
+                status: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(removes.len(), 1);
+        assert_eq!(store.processed_uids("m", 7).await.unwrap().len(), 2);
+        let pending = store.pending_after("m", 7).await.unwrap();
+        assert_eq!(pending.len(), 2);
+        store
+            .mark_after_done(&pending.iter().map(|p| p.id).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        assert!(store.pending_after("m", 7).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn unparseable_is_recorded_without_events() {
+        let (_d, store) = temp_store().await;
+        let mut m = msg(3, "f3");
+        m.after_action = "none".into();
+        let r = store
+            .record(
+                &m,
+                &Err(ClassifyError::Unparseable("binary".into())),
+                &PolicyConfig::default(),
+                1,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(r, Recorded::Stored { events: 0, .. }));
+        let (kind, error, done): (String, String, i64) =
+            sqlx::query_as("SELECT kind, error, after_done FROM messages")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!((kind.as_str(), done), ("unparseable", 1));
+        assert!(error.contains("binary"));
+    }
+
+    #[test]
+    fn rfc3339_round_trips() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(parse_rfc3339(&rfc3339(1_800_000_000)), Some(1_800_000_000));
     }
 }

@@ -7,9 +7,17 @@
 //! The vocabulary of reasons is Sisimai's, so that operators who know that
 //! library read our verdicts the same way.
 
+pub mod address;
+pub mod layouts;
+pub mod phrases;
+pub mod status;
+
+use crate::{dsn, parse};
+use regex::Regex;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 /// What a message is, as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -231,10 +239,627 @@ pub enum ClassifyError {
     Unparseable(String),
 }
 
+/// One recipient's evidence, as every reader (DSN fields, MTA layouts,
+/// headers) produces it; [`decide`] turns it into a [`Recipient`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Finding {
+    /// The failed address, normalised.
+    pub address: String,
+    /// The original or expanded address, if the report gives one.
+    pub alias: Option<String>,
+    /// Enhanced status code from a report field.
+    pub status: Option<String>,
+    /// SMTP reply code from a report field.
+    pub reply_code: Option<u16>,
+    /// DSN Action, lower case.
+    pub action: Option<String>,
+    /// Remote MTA.
+    pub remote_mta: Option<String>,
+    /// The diagnostic text, unfolded.
+    pub diagnostic: String,
+    /// `Diagnostic-Code` type (`smtp`, `x-unix`, …), lower case.
+    pub diagnostic_type: Option<String>,
+    /// Which reader produced this record.
+    pub source: &'static str,
+}
+
+/// Where Sisimai puts a feedback report's recipient when the report names
+/// none; keeping the same placeholder keeps our output comparable.
+pub const UNDISCLOSED_RECIPIENT: &str = "undisclosed-recipient-in-headers@libsisimai.org.invalid";
+
 /// Classify one raw message (RFC 5322 bytes, CRLF or LF line ends).
 ///
 /// Never panics, whatever the input.
 pub fn classify(raw: &[u8]) -> Result<Verdict, ClassifyError> {
-    let _ = raw;
-    todo!("the classifier helper fills this in")
+    let mail = parse::parse(raw).map_err(|e| {
+        ClassifyError::Unparseable(
+            match e {
+                parse::ParseError::Empty => "empty input",
+                parse::ParseError::NoHeader => "no header field at the start",
+            }
+            .to_string(),
+        )
+    })?;
+    Ok(classify_mail(&mail))
+}
+
+/// Classify an already parsed message.
+pub fn classify_mail(mail: &parse::Mail) -> Verdict {
+    let mut evidence: Vec<String> = Vec::new();
+    let original_message_id = mail
+        .original
+        .as_ref()
+        .and_then(|o| o.get("message-id"))
+        .map(|s| s.trim().trim_matches(|c| c == '<' || c == '>').to_string());
+    let mut verdict = Verdict {
+        kind: Kind::NotBounce,
+        recipients: Vec::new(),
+        message_id: mail.message_id.clone(),
+        original_message_id,
+        evidence: Vec::new(),
+    };
+
+    if let Some(recipients) = feedback(mail, &mut evidence) {
+        verdict.kind = Kind::Feedback;
+        verdict.recipients = recipients;
+        verdict.evidence = evidence;
+        return verdict;
+    }
+
+    let report_text = layouts::report_part(&mail.text);
+    let bounce_like = looks_like_bounce(mail, report_text);
+    let mut findings = dsn_findings(mail, &mut evidence);
+    if !findings.is_empty() {
+        evidence.push("RFC 3464 delivery-status report".to_string());
+    }
+
+    let input = layouts::LayoutInput {
+        text: report_text,
+        from: mail.from_address.as_deref(),
+    };
+    let mut layout_findings = Vec::new();
+    for (name, reader) in layouts::READERS {
+        let found = reader(&input);
+        if !found.is_empty() {
+            layout_findings = found;
+            if findings.is_empty() && bounce_like {
+                evidence.push((*name).to_string());
+            }
+            break;
+        }
+    }
+
+    if findings.is_empty() {
+        if bounce_like {
+            findings = layout_findings;
+        }
+    } else {
+        merge_layout(&mut findings, &layout_findings);
+    }
+
+    if findings.is_empty() && bounce_like {
+        if let Some(v) = mail.header("x-failed-recipients") {
+            for a in address::find_all(v) {
+                findings.push(Finding {
+                    address: a.address,
+                    source: "X-Failed-Recipients header",
+                    ..Finding::default()
+                });
+            }
+            if !findings.is_empty() {
+                evidence.push("X-Failed-Recipients header".to_string());
+            }
+        }
+    }
+
+    if findings.is_empty() {
+        if let Some(r) = autoreply(mail, &mut evidence) {
+            verdict.kind = Kind::Autoreply;
+            verdict.recipients = vec![r];
+        } else {
+            evidence.push("no failed recipient found".to_string());
+        }
+        verdict.evidence = evidence;
+        return verdict;
+    }
+
+    // Text shared by all recipients (for reports that put the reason once,
+    // above the list), used only when a recipient's own text says nothing.
+    let shared = report_text;
+    let mut recipients: Vec<Recipient> = Vec::new();
+    for f in findings.iter().take(1000) {
+        let r = decide(f, shared);
+        if !recipients
+            .iter()
+            .any(|x| x.address.eq_ignore_ascii_case(&r.address))
+        {
+            recipients.push(r);
+        }
+    }
+    verdict.kind = if recipients
+        .iter()
+        .any(|r| r.reason.is_failure() && r.severity != Severity::None)
+    {
+        Kind::Bounce
+    } else if recipients
+        .iter()
+        .any(|r| r.action.as_deref() == Some("delayed"))
+    {
+        Kind::Delay
+    } else if recipients.iter().all(|r| r.reason == Reason::Delivered) {
+        Kind::Delivered
+    } else {
+        Kind::Bounce
+    };
+    verdict.recipients = recipients;
+    verdict.evidence = evidence;
+    verdict
+}
+
+/// Subjects and senders that bounces use; a text layout is trusted only on
+/// a message that looks like a bounce, so that a human reply quoting
+/// "user unknown" is not read as one.
+static BOUNCE_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)undeliver|undelivered|delivery (?:status notification|failure|failed|has failed|problem|report|notification)|returned mail|returned to sender|mail delivery (?:failed|failure|system|subsystem)|failure notice|non[- ]?delivery|could not (?:be )?deliver|nicht zustellbar|unzustellbar|unable to deliver|delivery error|mail error|rejected|bounce|warning: (?:could not|message)|delayed mail|delivery delayed|mail system error|message not delivered|not delivered|delivery notification|permanent error|error sending|\berror\b|failed|returned|エラー|不達|配信(?:不能|失敗|エラー)|送信できませんでした|未配達").expect("static regex")
+});
+
+static BOUNCE_SENDER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)mailer-daemon|postmaster|mail[ -]?delivery|mail ?administrator|mail ?system|^(?:bounce|bounces|noreply|no-reply|daemon|mdaemon|mailer|smtp|mta)[@+.-]|system administrator|administrator@|undeliver|returned|mailerdaemon").expect("static regex")
+});
+
+/// Phrases that only a delivery report writes.
+static BOUNCE_BODY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)this is the mail system at host|could not be delivered to one or more|delivery to the following recipients? (?:failed|has failed|was unsuccessful)|the following addresses? had (?:permanent|transient)|this is the qmail-send program|i'm afraid i wasn't able to deliver|message could not be delivered|delivery has failed to these recipients|your message (?:could not|cannot|was not|wasn't|did not) (?:be )?(?:delivered|reach)|undeliverable|permanent error|unable to deliver|failed to deliver|delivery (?:failed|failure)|was not delivered|could not deliver|not be delivered|returned to sender|transcript of session follows|remote host said|said: [245][0-9][0-9]|in reply to (?:rcpt to|end of data|mail from|data)|smtp error from remote|送信できませんでした|配信できませんでした|届きませんでした|配送できませんでした").expect("static regex")
+});
+
+/// Whether the message presents itself as a delivery report.
+fn looks_like_bounce(mail: &parse::Mail, report_text: &str) -> bool {
+    if mail.report_type.as_deref() == Some("delivery-status") || !mail.delivery_status.is_empty() {
+        return true;
+    }
+    let sender = format!(
+        "{} {}",
+        mail.from_address.as_deref().unwrap_or(""),
+        mail.from_name.as_deref().unwrap_or("")
+    );
+    let sender_like = BOUNCE_SENDER.is_match(&sender)
+        || mail.header("return-path").is_some_and(|r| r.trim() == "<>");
+    let subject_like = BOUNCE_SUBJECT.is_match(&mail.subject);
+    let head = report_text
+        .get(..report_text.len().min(8192))
+        .unwrap_or(report_text);
+    let body_like = BOUNCE_BODY.is_match(head);
+    // A reply to a person ("Re: …") is a conversation, not a report.
+    let is_reply = mail
+        .subject
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("re:");
+    (sender_like && (subject_like || body_like)) || (subject_like && body_like && !is_reply)
+}
+
+/// Turn delivery-status parts (and DSN fields pasted into text) into findings.
+fn dsn_findings(mail: &parse::Mail, evidence: &mut Vec<String>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    let mut sources: Vec<(&str, &'static str)> = mail
+        .delivery_status
+        .iter()
+        .map(|s| (s.as_str(), "DSN"))
+        .collect();
+    if sources.is_empty() && DSN_IN_TEXT.is_match(&mail.text) {
+        sources.push((mail.text.as_str(), "DSN fields in text"));
+        evidence.push("delivery-status fields in the text part".to_string());
+    }
+    for (text, source) in sources {
+        let report = dsn::parse(text);
+        for r in report.recipients {
+            let final_r = r.final_recipient.as_deref().and_then(address::normalize);
+            let orig_r = r.original_recipient.as_deref().and_then(address::normalize);
+            let actual = r.actual_recipient.as_deref().and_then(address::normalize);
+            let Some(addr) = final_r
+                .clone()
+                .or_else(|| orig_r.clone())
+                .or_else(|| actual.clone())
+            else {
+                continue;
+            };
+            let alias = [orig_r, actual]
+                .into_iter()
+                .flatten()
+                .find(|a| !a.eq_ignore_ascii_case(&addr));
+            let f = Finding {
+                address: addr,
+                alias,
+                status: r.status.clone(),
+                reply_code: None,
+                action: r.action.clone(),
+                remote_mta: r.remote_mta.clone(),
+                diagnostic: r.diagnostic.clone().unwrap_or_default(),
+                diagnostic_type: r.diagnostic_type.clone(),
+                source,
+            };
+            if let Some(e) = out
+                .iter_mut()
+                .find(|e| e.address.eq_ignore_ascii_case(&f.address))
+            {
+                if e.diagnostic.is_empty() {
+                    e.diagnostic = f.diagnostic;
+                }
+                continue;
+            }
+            out.push(f);
+        }
+    }
+    out
+}
+
+static DSN_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?im)^(?:final|original)-recipient:[ \t]*(?:rfc822|rfc-822|<|[^\s@]+@)")
+        .expect("static regex")
+});
+
+/// Add the human-readable diagnostic to DSN findings that lack one (or
+/// whose DSN diagnostic is only a code).
+fn merge_layout(findings: &mut [Finding], layout: &[Finding]) {
+    for f in findings.iter_mut() {
+        let matched = layout.iter().find(|l| {
+            l.address.eq_ignore_ascii_case(&f.address)
+                || f.alias
+                    .as_deref()
+                    .is_some_and(|a| l.address.eq_ignore_ascii_case(a))
+                || l.alias
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(&f.address))
+        });
+        let matched = matched.or(if findings_len_one(layout) {
+            layout.first()
+        } else {
+            None
+        });
+        if let Some(l) = matched {
+            if phrases::first_match(&f.diagnostic).is_none() && !l.diagnostic.is_empty() {
+                if !f.diagnostic.is_empty() {
+                    f.diagnostic.push_str(" | ");
+                }
+                f.diagnostic.push_str(&l.diagnostic);
+            }
+        }
+    }
+}
+
+fn findings_len_one(v: &[Finding]) -> bool {
+    v.len() == 1
+}
+
+/// Words that make an otherwise permanent-looking failure temporary.
+static TEMPORARY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\btemporar(?:y|ily)\b|try (?:again )?later|\bdeferred\b|will (?:be )?retr|still trying").expect("static regex")
+});
+
+/// Decide one recipient's reason and severity from its evidence.
+pub fn decide(f: &Finding, shared_text: &str) -> Recipient {
+    let mut ev: Vec<String> = Vec::new();
+    let diag = f.diagnostic.trim();
+    let status_text = f
+        .status
+        .as_deref()
+        .filter(|s| status::Status::parse(s).is_some())
+        .map(str::to_string)
+        .map(|s| {
+            ev.push(format!("status {s} from {}", f.source));
+            s
+        })
+        .or_else(|| {
+            status::find_status(diag).inspect(|s| ev.push(format!("status {s} in diagnostic")))
+        });
+    // Sisimai's x.0.9xx pseudo codes and x.0.0 say only the class.
+    let st = status_text.as_deref().and_then(status::Status::parse);
+    let reply = f.reply_code.or_else(|| status::find_reply_code(diag));
+    if let Some(c) = reply {
+        ev.push(format!("reply code {c}"));
+    }
+    let command = status::find_command(diag);
+    if let Some(c) = &command {
+        ev.push(format!("SMTP stage {c}"));
+    }
+    let action = f.action.clone();
+
+    let delivered = matches!(
+        action.as_deref(),
+        Some("delivered" | "relayed" | "expanded")
+    ) || st.is_some_and(|s| s.class == 2);
+    let delayed = action.as_deref() == Some("delayed");
+
+    let reason = if delivered {
+        ev.push("delivered".to_string());
+        Reason::Delivered
+    } else {
+        pick_reason(
+            f,
+            diag,
+            st,
+            reply,
+            command.as_deref(),
+            delayed,
+            shared_text,
+            &mut ev,
+        )
+    };
+
+    let temporary = st.is_some_and(|s| s.class == 4)
+        || reply.is_some_and(|c| (400..500).contains(&c))
+        || TEMPORARY.is_match(diag);
+    let severity = if !reason.is_failure() || delayed {
+        Severity::None
+    } else if reason.is_hard(!temporary) && !(temporary && reason == Reason::NotAccept) {
+        Severity::Hard
+    } else {
+        Severity::Soft
+    };
+    ev.push(format!("reason {reason} → {}", severity.as_str()));
+
+    Recipient {
+        address: f.address.clone(),
+        alias: f.alias.clone(),
+        reason,
+        severity,
+        status: status_text,
+        reply_code: reply,
+        command,
+        action,
+        remote_mta: f.remote_mta.clone(),
+        diagnostic: if diag.is_empty() {
+            None
+        } else {
+            Some(truncate(diag, 2000))
+        },
+        feedback_type: None,
+        evidence: ev,
+    }
+}
+
+/// Reasons whose phrase outranks a status code that names another reason:
+/// a full mailbox behind a `5.1.1` is still a full mailbox, and we never
+/// call an address unknown when the text says something softer.
+fn phrase_outranks_status(phrase: Reason, by_status: Reason) -> bool {
+    by_status == Reason::UserUnknown
+        || matches!(
+            phrase,
+            Reason::MailboxFull | Reason::MesgTooBig | Reason::Suspend | Reason::NoRelaying
+        ) && by_status != phrase
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pick_reason(
+    f: &Finding,
+    diag: &str,
+    st: Option<status::Status>,
+    reply: Option<u16>,
+    command: Option<&str>,
+    delayed: bool,
+    shared_text: &str,
+    ev: &mut Vec<String>,
+) -> Reason {
+    let phrase = phrases::first_match(diag);
+    let by_status = st.and_then(|s| s.reason());
+    match (phrase, by_status) {
+        (Some((p, i)), Some(s)) if p != s && phrase_outranks_status(p, s) => {
+            push_phrase(ev, diag, i, "diagnostic");
+            return p;
+        }
+        (_, Some(s)) => {
+            ev.push(format!("status names {s}"));
+            return s;
+        }
+        (Some((p, i)), None) => {
+            push_phrase(ev, diag, i, "diagnostic");
+            return p;
+        }
+        (None, None) => {}
+    }
+    if let Some(r) = reply.and_then(status::reply_reason) {
+        ev.push(format!("reply code names {r}"));
+        return r;
+    }
+    if delayed {
+        ev.push("action delayed".to_string());
+        return Reason::Expired;
+    }
+    if f.diagnostic_type
+        .as_deref()
+        .is_some_and(|t| t.starts_with("x-unix"))
+    {
+        ev.push("diagnostic type x-unix".to_string());
+        return Reason::MailerError;
+    }
+    if let Some(s) = st {
+        if s.subject == 7 {
+            return Reason::SecurityError;
+        }
+        if s.subject == 6 {
+            return Reason::ContentError;
+        }
+    }
+    match command {
+        Some("HELO" | "EHLO" | "CONN") => {
+            ev.push("refused before MAIL FROM".to_string());
+            return Reason::Blocked;
+        }
+        Some("MAIL") => {
+            ev.push("refused at MAIL FROM".to_string());
+            return Reason::Rejected;
+        }
+        _ => {}
+    }
+    // The report's shared text, for MTAs that explain once for all.
+    if let Some((p, i)) = phrases::first_match(shared_text) {
+        // Never infer an unknown user from boilerplate.
+        if p != Reason::UserUnknown && p != Reason::HostUnknown {
+            push_phrase(ev, shared_text, i, "report text");
+            return p;
+        }
+    }
+    if diag.is_empty() {
+        Reason::Undefined
+    } else {
+        Reason::OnHold
+    }
+}
+
+fn push_phrase(ev: &mut Vec<String>, text: &str, index: usize, place: &str) {
+    match phrases::quote(text, index) {
+        Some(q) => ev.push(format!("phrase {q:?} in {place}")),
+        None => ev.push(format!("phrase family {index} in {place}")),
+    }
+}
+
+/// Cut a string to at most `max` bytes at a character boundary.
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut cut = max;
+    while cut > 0 && !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.get(..cut).unwrap_or("").to_string()
+}
+
+/// An ARF (RFC 5965) feedback report, if this is one.
+fn feedback(mail: &parse::Mail, evidence: &mut Vec<String>) -> Option<Vec<Recipient>> {
+    let is_arf =
+        mail.report_type.as_deref() == Some("feedback-report") || !mail.feedback_report.is_empty();
+    if !is_arf {
+        return None;
+    }
+    evidence.push("ARF feedback report (RFC 5965)".to_string());
+    let fields = mail
+        .feedback_report
+        .first()
+        .map(|t| dsn::fields(t))
+        .unwrap_or_default();
+    let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let ftype = get("feedback-type").map(|s| s.to_ascii_lowercase());
+    let mut addrs: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| k == "original-rcpt-to" || k == "removal-recipient")
+        .filter_map(|(_, v)| address::find_first(v))
+        .collect();
+    if addrs.is_empty() {
+        if let Some(to) = mail.original.as_ref().and_then(|o| o.get("to")) {
+            addrs.extend(address::find_all(to).into_iter().map(|f| f.address));
+        }
+    }
+    if addrs.is_empty() {
+        addrs.push(UNDISCLOSED_RECIPIENT.to_string());
+    }
+    addrs.dedup();
+    Some(
+        addrs
+            .into_iter()
+            .map(|a| Recipient {
+                address: a,
+                alias: None,
+                reason: Reason::Feedback,
+                severity: Severity::None,
+                status: None,
+                reply_code: None,
+                command: None,
+                action: None,
+                remote_mta: None,
+                diagnostic: None,
+                feedback_type: ftype.clone(),
+                evidence: vec![format!(
+                    "Feedback-Type {}",
+                    ftype.as_deref().unwrap_or("(none)")
+                )],
+            })
+            .collect(),
+    )
+}
+
+static AUTOREPLY_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)auto(?:matic)?[ -]?(?:reply|response|antwort|respon)|out of (?:the )?office|vacation|away from (?:my|the) (?:office|desk)|abwesen|absence|absent|congés|\bOOO\b|不在|自動応答|自動返信").expect("static regex")
+});
+
+/// An automatic reply (RFC 3834 or a vacation subject): not a bounce; the
+/// replying address is reported with reason `vacation`.
+fn autoreply(mail: &parse::Mail, evidence: &mut Vec<String>) -> Option<Recipient> {
+    let auto = mail
+        .header("auto-submitted")
+        .map(|v| v.to_ascii_lowercase())
+        .filter(|v| v.starts_with("auto-replied"));
+    let x_auto = mail.header("x-autoreply").is_some()
+        || mail.header("x-autorespond").is_some()
+        || mail
+            .header("precedence")
+            .is_some_and(|p| p.eq_ignore_ascii_case("auto_reply"));
+    let subject = AUTOREPLY_SUBJECT.is_match(&mail.subject);
+    if auto.is_none() && !x_auto && !subject {
+        return None;
+    }
+    let from = mail.from_address.clone()?;
+    if address::is_system_address(&from) {
+        return None;
+    }
+    evidence.push(if auto.is_some() {
+        "Auto-Submitted: auto-replied (RFC 3834)".to_string()
+    } else if x_auto {
+        "auto-reply header".to_string()
+    } else {
+        "auto-reply subject".to_string()
+    });
+    Some(Recipient {
+        address: from,
+        alias: None,
+        reason: Reason::Vacation,
+        severity: Severity::None,
+        status: None,
+        reply_code: None,
+        command: None,
+        action: None,
+        remote_mta: None,
+        diagnostic: None,
+        feedback_type: None,
+        evidence: vec!["auto-reply".to_string()],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_unparseable() {
+        assert!(classify(b"").is_err());
+        assert!(classify(b"\x00\xff\xfe").is_err());
+    }
+
+    #[test]
+    fn postfix_user_unknown_is_hard() {
+        let raw = b"From: MAILER-DAEMON@mx.test (Mail Delivery System)\nSubject: Undelivered Mail Returned to Sender\nTo: s@src.test\n\nThis is the mail system at host mx.test.\n\n<u@dest.test>: host mx.dest.test[192.0.2.1] said: 550 5.1.1 <u@dest.test>:\n    Recipient address rejected: User unknown in local recipient table (in reply\n    to RCPT TO command)\n";
+        let v = classify(raw).unwrap();
+        assert_eq!(v.kind, Kind::Bounce);
+        assert_eq!(v.recipients.len(), 1);
+        assert_eq!(v.recipients[0].reason, Reason::UserUnknown);
+        assert_eq!(v.recipients[0].severity, Severity::Hard);
+        assert_eq!(v.recipients[0].command.as_deref(), Some("RCPT"));
+    }
+
+    #[test]
+    fn human_reply_is_not_bounce() {
+        let raw = b"From: Alice <alice@friend.test>\nSubject: Re: lunch\nTo: s@src.test\n\nI tried bob@x.test but got 550 user unknown, odd.\n";
+        let v = classify(raw).unwrap();
+        assert_eq!(v.kind, Kind::NotBounce);
+        assert!(v.recipients.is_empty());
+    }
+
+    #[test]
+    fn full_mailbox_behind_550_is_soft() {
+        let raw = b"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.test>\nSubject: Returned mail: see transcript for details\n\n   ----- The following addresses had permanent fatal errors -----\n<u@dest.test>\n    (reason: Can't create output)\n\n   ----- Transcript of session follows -----\nprocmail: Quota exceeded while writing \"/var/mail/u\"\n550 5.0.0 <u@dest.test>... Can't create output\n";
+        let v = classify(raw).unwrap();
+        assert_eq!(v.recipients.len(), 1);
+        assert_eq!(v.recipients[0].reason, Reason::MailboxFull);
+        assert_eq!(v.recipients[0].severity, Severity::Soft);
+    }
 }

@@ -1,0 +1,380 @@
+//! MTA layout readers: turn the human-readable part of a bounce into the
+//! same per-recipient evidence record the DSN reader produces.
+//!
+//! Each reader is a small function over the bounce text; [`READERS`] lists
+//! them. Adding an MTA layout means adding one function and one table entry
+//! (with a test), not a branch in the classifier.
+
+use super::address::{self, is_system_address};
+use super::Finding;
+use regex::{Regex, RegexSet, RegexSetBuilder};
+use std::sync::LazyLock;
+
+/// The input every reader sees.
+pub struct LayoutInput<'a> {
+    /// The bounce text, cut before the returned original.
+    pub text: &'a str,
+    /// The bounce's own From address, never a failed recipient.
+    pub from: Option<&'a str>,
+}
+
+/// A layout reader: a name (for evidence) and a function.
+pub type Reader = (&'static str, fn(&LayoutInput<'_>) -> Vec<Finding>);
+
+/// Every layout reader, most specific first. The first reader that finds
+/// any recipient wins; later readers only add diagnostics.
+pub const READERS: &[Reader] = &[
+    ("sendmail layout", sendmail),
+    ("address block layout", address_blocks),
+    ("inline address layout", inline_address),
+];
+
+/// Markers after which the bounce quotes the original message: the text
+/// after them belongs to the sender, not to the report.
+static ORIGINAL_MARKERS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?im)^[ \t>]*(?:-{2,}|={2,}|_{2,}|\*{2,})?[ \t]*(?:original message|begin (?:forwarded|original|returned) message|start of (?:the )?(?:original|returned) message|this is a copy of the message|below this line is a copy of the message|original message follows|(?:the )?(?:original|returned|unsent|undelivered) message (?:follows|below|headers?)|unsent message (?:follows|below)|message headers follow|headers of (?:the )?original message|original message headers|(?:the )?returned message|content-type: message/rfc822|the headers of the message|received message headers|元のメッセージ|以下.{0,10}(?:元|送信)のメール)",
+    )
+    .expect("static regex")
+});
+
+/// Header lines that, three in a row, show a quoted message header.
+static HEADER_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(?:received|return-path|message-id|from|to|subject|date|mime-version|content-type|x-[a-z0-9-]+|dkim-signature|reply-to|sender|cc):[ \t]")
+        .expect("static regex")
+});
+
+/// Cut the report text before the quoted original message.
+pub fn report_part(text: &str) -> &str {
+    let mut cut = text.len();
+    if let Some(m) = ORIGINAL_MARKERS.find(text) {
+        // A marker in the first line is a title, not a boundary.
+        if m.start() > 0 {
+            cut = m.start();
+        }
+    }
+    // Three consecutive header lines: a pasted header block.
+    let mut run = 0usize;
+    let mut run_start = 0usize;
+    let mut pos = 0usize;
+    for line in text.split_inclusive('\n') {
+        if pos >= cut {
+            break;
+        }
+        if HEADER_LINE.is_match(line) {
+            if run == 0 {
+                run_start = pos;
+            }
+            run += 1;
+            if run >= 3 {
+                cut = cut.min(run_start);
+                break;
+            }
+        } else if !line.starts_with([' ', '\t']) {
+            run = 0;
+        }
+        pos += line.len();
+    }
+    text.get(..cut).unwrap_or(text)
+}
+
+/// Lines that introduce a diagnostic but are boilerplate, not recipients.
+static SKIP_LINE: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSetBuilder::new([
+        r"^\s*(?:from|to|cc|reply-to|sender|return-path|date|subject|message-id|reporting-mta|x-[a-z-]+):",
+        r"(?:please|kindly) (?:contact|send|mail|reply)",
+        r"postmaster|mailer-daemon",
+    ])
+    .case_insensitive(true)
+    .build()
+    .expect("static regex")
+});
+
+fn push_unique(out: &mut Vec<Finding>, f: Finding) {
+    if let Some(existing) = out
+        .iter_mut()
+        .find(|e| e.address.eq_ignore_ascii_case(&f.address))
+    {
+        if existing.diagnostic.is_empty() {
+            existing.diagnostic = f.diagnostic;
+        } else if !f.diagnostic.is_empty() && !existing.diagnostic.contains(&f.diagnostic) {
+            existing.diagnostic.push(' ');
+            existing.diagnostic.push_str(&f.diagnostic);
+        }
+        if existing.alias.is_none() {
+            existing.alias = f.alias;
+        }
+        return;
+    }
+    out.push(f);
+}
+
+fn ok_recipient(addr: &str, input: &LayoutInput<'_>) -> bool {
+    !is_system_address(addr) && input.from.is_none_or(|f| !f.eq_ignore_ascii_case(addr))
+}
+
+/// A line that opens a recipient block: it begins with an address (maybe
+/// in angle brackets or quotes), and what follows the address is a colon,
+/// `...`, an `(expanded from …)`, nothing, or the start of a diagnostic.
+static BLOCK_HEAD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"^[ \t]*(?:RCPT TO:|Recipient:|Recipient address:|Failed recipient:|To:|Address:)?[ \t]*[<"]?([^\s<>"@]+@[^\s<>":;,()]+?)[>"]?(?:[ \t]*\((?:expanded from|generated from|originally to)?:?[ \t]*<?([^\s<>()]+@[^\s<>()]+?)>?\))?[ \t]*(:|\.\.\.|,|[ \t]+on[ \t]|[ \t]+\(|[ \t]-|[ \t]*$|[ \t]+[0-9]{3}[ \t-]|[ \t]+[A-Za-z])"#,
+    )
+    .expect("static regex")
+});
+
+/// The generic block reader: Postfix (`<a@b>: host … said: …`), qmail
+/// (`<a@b>:` then the remote host's words), Exim (`  a@b` then indented
+/// lines), Courier, OpenSMTPD and many smaller MTAs write one block per
+/// recipient that starts with the address.
+fn address_blocks(input: &LayoutInput<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let lines: Vec<&str> = input.text.lines().collect();
+    let mut i = 0usize;
+    while i < lines.len() {
+        let line = lines.get(i).copied().unwrap_or("");
+        let Some(c) = BLOCK_HEAD.captures(line) else {
+            i += 1;
+            continue;
+        };
+        if SKIP_LINE.matches(line).matched(0) {
+            i += 1;
+            continue;
+        }
+        let Some(addr) = c.get(1).and_then(|m| address::normalize(m.as_str())) else {
+            i += 1;
+            continue;
+        };
+        if !ok_recipient(&addr, input) {
+            i += 1;
+            continue;
+        }
+        let alias = c.get(2).and_then(|m| address::normalize(m.as_str()));
+        let rest_start = c.get(3).map(|m| m.start()).unwrap_or(line.len());
+        let mut diag = line
+            .get(rest_start..)
+            .unwrap_or("")
+            .trim_start_matches([':', '.', ',', ' ', '\t'])
+            .trim()
+            .to_string();
+        // A sentence that merely mentions an address ("a@b on Monday" is
+        // fine, "a@b is a nice address" is prose) still counts: the
+        // diagnostic tells.
+        let head_indent = line.len() - line.trim_start().len();
+        let mut j = i + 1;
+        let mut taken = 0usize;
+        while j < lines.len() && taken < 12 {
+            let l = lines.get(j).copied().unwrap_or("");
+            if l.trim().is_empty() {
+                // Exim and qmail put the diagnostic after the address
+                // line without a blank; Exchange puts one blank line.
+                if diag.is_empty() && taken == 0 {
+                    j += 1;
+                    taken += 1;
+                    continue;
+                }
+                break;
+            }
+            if BLOCK_HEAD.is_match(l)
+                && address::find_first(l).is_some_and(|a| a != addr)
+                && (l.len() - l.trim_start().len()) <= head_indent
+            {
+                break;
+            }
+            if !diag.is_empty() {
+                diag.push(' ');
+            }
+            diag.push_str(l.trim());
+            j += 1;
+            taken += 1;
+        }
+        let alias = alias.filter(|a| *a != addr);
+        push_unique(
+            &mut out,
+            Finding {
+                address: addr,
+                alias,
+                diagnostic: diag,
+                source: "address block layout",
+                ..Finding::default()
+            },
+        );
+        i = j.max(i + 1);
+    }
+    out
+}
+
+static SENDMAIL_FATAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)-+\s*the following addresses? (?:had|have) (?:permanent fatal errors|transient non-fatal errors)|-+\s*the following addresses? (?:had|have) (?:delivery )?errors")
+        .expect("static regex")
+});
+
+static TRANSCRIPT_LINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:<<<\s*)?([245][0-9][0-9])[ \-]").expect("static regex"));
+
+/// Sendmail: `----- The following addresses had permanent fatal errors -----`,
+/// then addresses with `(reason: …)`, then a session transcript whose
+/// `<<< 550 …` lines carry the remote answer.
+fn sendmail(input: &LayoutInput<'_>) -> Vec<Finding> {
+    let Some(m) = SENDMAIL_FATAL.find(input.text) else {
+        return Vec::new();
+    };
+    let after = input.text.get(m.end()..).unwrap_or("");
+    let mut out: Vec<Finding> = Vec::new();
+    let mut lines = after.lines().skip(1);
+    // The address list runs to the first blank line after at least one
+    // address.
+    for l in lines.by_ref() {
+        let t = l.trim();
+        if t.is_empty() {
+            if out.is_empty() {
+                continue;
+            }
+            break;
+        }
+        if t.starts_with('(') {
+            if let Some(last) = out.last_mut() {
+                let inner = t.trim_start_matches('(').trim_end_matches(')');
+                if let Some(x) = inner.strip_prefix("expanded from:") {
+                    last.alias = address::find_first(x);
+                } else {
+                    let inner = inner.strip_prefix("reason:").unwrap_or(inner).trim();
+                    if !last.diagnostic.is_empty() {
+                        last.diagnostic.push(' ');
+                    }
+                    last.diagnostic.push_str(inner);
+                }
+            }
+            continue;
+        }
+        if let Some(addr) = address::find_first(t) {
+            if ok_recipient(&addr, input) {
+                out.push(Finding {
+                    address: addr,
+                    source: "sendmail layout",
+                    ..Finding::default()
+                });
+            }
+        }
+    }
+    // The transcript: remote answers naming an address belong to it; the
+    // others go to every recipient still without a code.
+    let rest: Vec<&str> = lines.collect();
+    let mut current: Option<String> = None;
+    for l in rest {
+        let t = l.trim();
+        if let Some(rcpt) = t
+            .strip_prefix(">>> ")
+            .filter(|x| x.to_ascii_uppercase().starts_with("RCPT"))
+        {
+            current = address::find_first(rcpt);
+            continue;
+        }
+        if t.is_empty() || t.starts_with("-----") {
+            continue;
+        }
+        if TRANSCRIPT_LINE.is_match(t) || t.starts_with("<<<") || !t.starts_with("...") {
+            let named = address::find_first(t).or_else(|| current.clone());
+            for f in out.iter_mut() {
+                let mine = named
+                    .as_deref()
+                    .is_none_or(|n| n.eq_ignore_ascii_case(&f.address));
+                if mine && !f.diagnostic.contains(t.trim_start_matches("<<< ")) {
+                    if !f.diagnostic.is_empty() {
+                        f.diagnostic.push(' ');
+                    }
+                    f.diagnostic.push_str(t.trim_start_matches("<<< "));
+                }
+            }
+        } else if t.starts_with("...") && t.contains("while talking to") {
+            current = None;
+        }
+    }
+    out
+}
+
+/// Lines that name an address inside a sentence with an SMTP code:
+/// `550 5.1.1 <a@b>... User unknown`, `RCPT TO:<a@b> 550 …`,
+/// `Your message to a@b was rejected: …`.
+fn inline_address(input: &LayoutInput<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for line in input.text.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.len() > 1000 || SKIP_LINE.matches(t).matched(0) {
+            continue;
+        }
+        let has_code =
+            super::status::find_reply_code(t).is_some() || super::status::find_status(t).is_some();
+        if !has_code {
+            continue;
+        }
+        for f in address::find_all(t) {
+            if ok_recipient(&f.address, input) {
+                push_unique(
+                    &mut out,
+                    Finding {
+                        address: f.address,
+                        diagnostic: t.to_string(),
+                        source: "inline address layout",
+                        ..Finding::default()
+                    },
+                );
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str, reader: fn(&LayoutInput<'_>) -> Vec<Finding>) -> Vec<Finding> {
+        reader(&LayoutInput {
+            text,
+            from: Some("mailer-daemon@mx.test"),
+        })
+    }
+
+    #[test]
+    fn postfix_block() {
+        let t = "This is the mail system.\n\n<u@dest.test>: host mx.dest.test[192.0.2.1] said: 550 5.1.1\n    <u@dest.test>: Recipient address rejected: User unknown (in reply to RCPT TO\n    command)\n\n";
+        let f = run(t, address_blocks);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].address, "u@dest.test");
+        assert!(f[0].diagnostic.contains("User unknown"));
+    }
+
+    #[test]
+    fn qmail_block() {
+        let t = "Hi. This is the qmail-send program.\n\n<u@dest.test>:\n192.0.2.1 does not like recipient.\nRemote host said: 550 sorry, no mailbox here by that name. (#5.1.1)\nGiving up on 192.0.2.1.\n\n";
+        let f = run(t, address_blocks);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].diagnostic.contains("no mailbox here"));
+    }
+
+    #[test]
+    fn exim_block() {
+        let t = "A message that you sent could not be delivered.\n\n  u@dest.test\n    host mx.dest.test [192.0.2.1]\n    SMTP error from remote mail server after RCPT TO:<u@dest.test>:\n    550 5.1.1 User unknown\n";
+        let f = run(t, address_blocks);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].diagnostic.contains("550 5.1.1 User unknown"));
+    }
+
+    #[test]
+    fn sendmail_fatal() {
+        let t = "   ----- The following addresses had permanent fatal errors -----\n<u@dest.test>\n    (reason: 550 5.1.1 <u@dest.test>... User unknown)\n\n   ----- Transcript of session follows -----\n... while talking to mx.dest.test.:\n>>> RCPT To:<u@dest.test>\n<<< 550 5.1.1 <u@dest.test>... User unknown\n";
+        let f = run(t, sendmail);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].diagnostic.contains("User unknown"));
+    }
+
+    #[test]
+    fn cuts_original() {
+        let t = "report\n--- Below this line is a copy of the message.\nTo: x@y.test\n";
+        assert_eq!(report_part(t), "report\n");
+        let t2 = "report\n\nReceived: x\nFrom: a@b.test\nTo: c@d.test\n";
+        assert_eq!(report_part(t2), "report\n\n");
+    }
+}

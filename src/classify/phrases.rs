@@ -1,0 +1,260 @@
+//! Phrase families: what MTAs write for each reason, in English and
+//! Japanese, compiled once into a single `RegexSet`.
+//!
+//! The table is ordered by trust: when a diagnostic matches several
+//! families, the earliest family wins. Specific conditions (a full mailbox,
+//! an oversized message, a disabled account) come before "the address does
+//! not exist", so that a 550 "can't create output" behind a quota message
+//! reads as a full mailbox, and "does not exist" comes before the generic
+//! policy and system families.
+//!
+//! Adding a phrase is one line in [`FAMILIES`]; the tests below pin one
+//! example per family.
+
+use super::Reason;
+use regex::{RegexSet, RegexSetBuilder};
+use std::sync::LazyLock;
+
+/// `(reason, pattern)` in priority order. Patterns are case-insensitive and
+/// run over unfolded diagnostic text.
+pub const FAMILIES: &[(Reason, &str)] = &[
+    // --- A full mailbox (the address is fine) ---------------------------
+    (
+        Reason::MailboxFull,
+        r"mail ?box (?:is |was |has become )?(?:full|overfull)",
+    ),
+    (
+        Reason::MailboxFull,
+        r"(?:mail ?box|mail ?folder|inbox|account|user|recipient)(?:'s)? (?:\S+ ){0,3}(?:is |was )?(?:over|exceed(?:s|ed|ing)?) (?:the |its |his |her |their )?(?:storage |disk |mailbox )?(?:quota|allocation|limit|size limit)",
+    ),
+    (
+        Reason::MailboxFull,
+        r"over ?quota|quota (?:exceeded|exceed|full|violation)|exceeded (?:storage|the storage|(?:his|her|its|their|the|mailbox|disk) quota)|disk quota|mail ?quota|storage quota",
+    ),
+    (
+        Reason::MailboxFull,
+        r"(?:inbox|mailbox|mail box) (?:size |storage )?(?:is )?(?:full|limit (?:exceeded|reached))|full mailbox|mailbox size limit|maildir over|insufficient (?:disk )?space (?:in|for) (?:the )?(?:mailbox|user)|exhausted (?:allowed )?storage|not enough (?:storage|space) (?:in|on) (?:the )?(?:mailbox|account)|too much mail data|user's storage (?:is )?full|local user inbox full",
+    ),
+    (
+        Reason::MailboxFull,
+        r"メールボックスがいっぱい|メールボックスが一杯|容量オーバー|容量を超え|容量超過|ボックス容量",
+    ),
+    // --- Size ---------------------------------------------------------
+    (
+        Reason::ExceedLimit,
+        r"message header size exceeds|header (?:size|length) (?:exceeds|too)|exceeds? (?:the )?(?:recipient|user)(?:'s)? (?:message )?size limit",
+    ),
+    (
+        Reason::MesgTooBig,
+        r"message (?:is |was )?too (?:big|large|long)|(?:message|mail|email) (?:size|length) (?:exceeds|exceeded|is over|too large|limit)|exceeds? (?:the )?(?:maximum|fixed|max|allowed) (?:message |mail )?(?:size|length)|size (?:limit )?exceeded|maximum (?:message|mail) size|message file too big|larger than (?:the )?(?:current )?(?:system )?(?:limit|maximum)|too big for (?:the )?(?:system|recipient)|exceeded maximum inbound message size",
+    ),
+    (Reason::MesgTooBig, r"メールサイズ|サイズが大き|サイズ制限"),
+    // --- The account exists but is closed or disabled -------------------
+    (
+        Reason::Suspend,
+        r"(?:mail ?box|account|user|recipient|address)(?:'s)? (?:\S+ ){0,2}(?:has been |is |was |are |currently )?(?:disabled|suspended|deactivated|inactive|locked|frozen|blocked by (?:the )?(?:administrator|provider)|not active|temporarily unavailable|on hold|closed|expired)",
+    ),
+    (
+        Reason::Suspend,
+        r"email account that you tried to reach is (?:disabled|inactive)|boite du destinataire (?:archivee|fermee)|user suspended|mailbox (?:currently )?(?:suspended|unavailable for this user)|account (?:has been )?(?:temporarily )?(?:disabled|suspended)|recipient (?:has been )?suspended|inactive (?:mail ?box|account|user)|this (?:mail ?box|account) is (?:not in use|no longer (?:in use|active))",
+    ),
+    // --- Moved --------------------------------------------------------
+    (
+        Reason::HasMoved,
+        r"(?:user|recipient|mailbox|address) (?:has )?moved|has been moved|no longer (?:on|at) (?:this )?server|address (?:has )?changed|user not local;? please try",
+    ),
+    // --- Relaying -------------------------------------------------------
+    (
+        Reason::NoRelaying,
+        r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed|authorized)|prohibited|refused)|not (?:permitted|allowed|authorized) to relay|unable to relay|(?:we|i) do not relay|no relaying|relay not permitted|not a gateway|relaying mail to \S+ is not allowed|relay (?:is )?not allowed",
+    ),
+    // --- Authentication of the sender -----------------------------------
+    (
+        Reason::AuthFailure,
+        r"\bspf\b.{0,40}(?:fail|reject|not (?:pass|authori))|(?:fail|reject)\S*.{0,20}\bspf\b|\bdkim\b.{0,40}(?:fail|invalid|reject|not)|\bdmarc\b|sender policy framework|authentication (?:check )?fail(?:ed|ure)? (?:for|of) (?:the )?sender|not pass(?:ed)? (?:spf|dkim|dmarc)|unauthenticated (?:email|sender)|is not authorized to send (?:email|mail) on behalf",
+    ),
+    // --- Reverse DNS -------------------------------------------------------
+    (
+        Reason::RequirePtr,
+        r"reverse (?:dns|lookup|name|hostname|dns lookup|address)|\bptr\b|\brdns\b|cannot find your (?:reverse )?hostname|cannot resolve your (?:address|hostname)|unresolvable (?:address|host|hostname)|client host rejected: cannot find|no (?:reverse|dns) (?:record|name) for|name lookup (?:failed|error) for|ip (?:address )?has no (?:name|hostname)|hostname.{0,20}(?:does not|doesn't) (?:match|resolve)",
+    ),
+    // --- The address does not exist ------------------------------------
+    (
+        Reason::UserUnknown,
+        r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|mailbox|address|local[- ]?part|account|e-?mail address)|no such (?:user|mailbox|recipient|address|account|local user|person|e-?mail)|(?:user|recipient|mailbox|address|account|addressee|e-?mail address|local[- ]?part)(?:'s)? (?:name )?(?:does not|doesn't|do not|did not) exist|(?:user|recipient|mailbox|address|account|addressee)(?: name)? (?:was |is )?not (?:found|known|existing|exist|listed|valid)|invalid (?:recipient|mailbox|user|address|e-?mail address|account)|(?:recipient|mailbox|user|address) (?:is )?invalid|is not a valid (?:mailbox|user|recipient|address)|not a valid (?:mailbox|recipient)|addressee unknown|bad destination (?:mailbox )?address|no mailbox here|mailbox (?:not found|unknown|does not exist|doesn't exist)|no (?:user|mailbox|account) (?:by that name|found|with that name)|unknown or illegal alias|user not local|email account that you tried to reach does not exist|undeliverable address|recipient (?:address )?rejected: (?:user|mailbox|unknown|undeliverable|no such|invalid)|mailbox unavailable|requested action not taken: mailbox unavailable|not our customer|address (?:lookup failed|not present)|unknown address|user doesn't have an? \S+ account|recipient not in|is not a known user|non-?existent (?:user|mailbox|recipient|address)|unrouteable address|no valid recipients?|mailbox name not allowed|recipient (?:address )?unknown|user account (?:does not|doesn't) exist|\bnot listed in (?:domino )?directory",
+    ),
+    (
+        Reason::UserUnknown,
+        r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|存在しない(?:ユーザ|アドレス|メール)|ディレクトリには見つかりません|該当するユーザ|受信者が見つかりません|アカウントが存在しません",
+    ),
+    // --- The domain does not exist ---------------------------------------
+    (
+        Reason::HostUnknown,
+        r"host (?:or domain name )?(?:is )?(?:unknown|not found)|unknown (?:host|domain)|no such (?:host|domain)|domain (?:name )?(?:not found|does not exist|doesn't exist|is not (?:valid|registered)|unknown|not exist)|name or service not known|host not found|name service error|unrouteable (?:mail )?domain|couldn't find any host|could not find any host|no (?:mx|mail exchanger|dns|address|a) records? (?:for|found)|bad host ?/? ?domain syntax|domain (?:is )?(?:invalid|not configured)|invalid domain|recipient domain (?:not found|does not exist|must exist)|hostname not found|domain lookup failed|all relevant mx records point to non-existent hosts|does not have (?:a )?valid mx|no route to domain",
+    ),
+    // --- The recipient's own filter ----------------------------------------
+    (
+        Reason::Filtered,
+        r"due to (?:the )?recipient'?s? (?:policy|preferences|settings|filter)|refused due to recipient preferences|rejected by (?:the )?recipient|(?:recipient|user) (?:has )?(?:rejected|refused|blocked) (?:your|the|this|mail|e-?mail|message|messages|sender)|only accepting mail from specific|is not accepting (?:any )?(?:mail|e-?mail)|user reject|restricted (?:sms )?e-?mail|not accepting mail from you|blocked by (?:the )?(?:recipient|user)|filtered by (?:the )?recipient|message filtered|recipient'?s? (?:mail )?filter|受信拒否|拒否設定",
+    ),
+    // --- RFC compliance of the message -------------------------------------
+    (
+        Reason::NotCompliantRfc,
+        r"rfc ?(?:5322|2822|822|5321|2045|1123)|not (?:rfc)? ?compliant|duplicate (?:header|message-id)|multiple (?:addresses in )?(?:from|to|subject|date|sender|message-id) (?:header|field)s?|(?:missing|invalid) (?:date|message-id|from) header|header (?:is )?(?:malformed|invalid|missing)",
+    ),
+    // --- Reputation ----------------------------------------------------------
+    (
+        Reason::BadReputation,
+        r"reputation|sender score|low (?:ip )?score|poorly rated",
+    ),
+    // --- The envelope sender was refused --------------------------------------
+    (
+        Reason::Rejected,
+        r"sender (?:address )?(?:rejected|refused|denied|blocked|not allowed|invalid|unknown|verify failed|verification failed)|(?:rejected|refused|blocked|denied) sender|bad sender|invalid sender|sender (?:domain|address) (?:must exist|not found|does not exist|is empty|unresolvable)|domain of sender address \S+ does not exist|mail from \S+ (?:rejected|refused)|envelope sender|(?:your|the) (?:e-?mail )?address (?:has been |is )?(?:blacklisted|blocked|rejected)|sender is on (?:a|the|our) (?:black|block)\s?list|unverified (?:sender|address)|sender .{0,40}not permitted|return path|null sender|\bfrom address\b.{0,30}(?:invalid|rejected|not allowed)|administrative prohibition|address rejected.{0,20}domain not found|sender .{0,30}blacklist",
+    ),
+    // --- The sending host (IP) was refused ---------------------------------
+    (
+        Reason::Blocked,
+        r"blocked using|(?:listed|blacklisted|blocklisted) (?:in|on|at|by)|\b(?:dnsbl|rbl|spamhaus|spamcop|sorbs|barracuda ?central|uceprotect|blocklist|blacklist|block list|black list)\b|client host .{0,60}(?:blocked|rejected|refused|denied)|(?:your|sending|connecting|client) (?:ip|host|server|mta|network)(?: address)?(?: \S+)? (?:is |has been |was )?(?:blocked|blacklisted|listed|banned|rejected|refused|denied|not allowed)|connection (?:refused|rejected|denied) (?:from|by|for|due)|access denied|not allowed to (?:connect|send)|refused to talk to me|ip (?:address )?(?:\S+ )?(?:is )?(?:blocked|blacklisted|banned|not allowed)|\bbanned\b|rejected because .{0,40}\bip\b|dynamic (?:ip|address|pool)|residential|your (?:ip|host) (?:address )?(?:has been|is) (?:temporarily )?(?:deferred|rate)|service not available, closing|connection dropped",
+    ),
+    // --- Content ------------------------------------------------------------
+    (
+        Reason::VirusDetected,
+        r"\bvirus\b|malware|infected|trojan|\bworm\b|phishing",
+    ),
+    (
+        Reason::SpamDetected,
+        r"\bspam(?:my|mer)?\b|\bjunk\b|\bbulk (?:e-?mail|mail)\b|unsolicited|\bube\b|\buce\b|spam-like|looks like spam|content filter|scored too high|message (?:content )?(?:was )?(?:classified|identified|detected) as|high probability of being|suspicious (?:content|message)",
+    ),
+    (
+        Reason::Speeding,
+        r"rate limit|rate-limit|too many (?:messages|e-?mails|mails|recipients (?:from|this))|sending (?:rate|limit)|exceeded (?:the )?(?:rate|sending|daily) limit|throttl|too fast|message rate|receiving mail at a rate|over (?:the )?(?:rate|message) limit",
+    ),
+    (
+        Reason::TooManyConn,
+        r"too many (?:connections|concurrent|sessions|smtp sessions|simultaneous)|connection (?:count )?limit|maximum (?:number of )?connections|too many hosts",
+    ),
+    (
+        Reason::PolicyViolation,
+        r"polic(?:y|ies)|violat(?:e|es|ed|ion)|prohibited (?:attachment|file|content)|attachment.{0,40}(?:not allowed|blocked|rejected|prohibited)|(?:file|attachment) type|executable|not allowed (?:content|attachment)|content rejected|message content rejected|disallowed|forbidden",
+    ),
+    (
+        Reason::ContentError,
+        r"header (?:error|syntax)|(?:invalid|bad|illegal) (?:header|mime|character|charset|encoding)|improper use of 8-bit|8-?bit (?:data|characters)|mime (?:error|format)|too many (?:received|hops)? ?headers|message (?:has|contains) (?:invalid|bad) (?:header|content)|line too long|malformed|bare (?:lf|cr)",
+    ),
+    (
+        Reason::SecurityError,
+        r"authentication (?:is )?required|must (?:be )?authenticat|(?:tls|ssl|starttls|encryption) (?:is )?required|must issue a starttls|requires? (?:tls|encryption)|certificate|not authori[sz]ed|unauthori[sz]ed|security (?:error|violation)|spoof|impersonat|authentication failed|forged",
+    ),
+    // --- The destination system -------------------------------------------
+    (
+        Reason::SystemFull,
+        r"(?:disk|file ?system|spool|queue|partition) (?:is )?full|insufficient system (?:storage|resources)|not enough (?:free )?(?:disk|system) ?space|out of (?:disk )?space|no space left|system (?:storage|resources) (?:exceeded|low)",
+    ),
+    (
+        Reason::MailerError,
+        r"command (?:died|failed|output|exited)|mailer (?:error|failure)|\bprocmail\b|\bpipe to\b|exit (?:code|status)|program (?:failed|exited)|\bx-unix\b|unknown mailer error|mail\.local|delivery program",
+    ),
+    (
+        Reason::NetworkError,
+        r"timed? ?out|timeout|connection (?:refused|reset|closed|lost|was dropped|dropped|failed)|no route to host|network (?:is )?unreachable|host (?:is )?unreachable|could not connect|couldn't connect|unable to connect|lost connection|conversation with .{0,80} timed out|(?:dns|name server|nameserver) (?:timeout|lookup|error|failure|problem)|temporary (?:dns|name) (?:lookup|resolution)|too many hops|hop count exceeded|mail (?:loops?|looping) back|(?:routing |mail )?loop (?:detected|count)|network error|malformed or unexpected name server reply",
+    ),
+    (
+        Reason::SystemError,
+        r"local (?:error|problem|configuration error)|system (?:error|failure|problem)|internal (?:server )?(?:error|failure|problem)|server (?:error|failure|configuration)|queue (?:write )?error|service (?:is )?(?:temporarily )?unavailable|try again later|temporar(?:y|ily) (?:failure|unavailable|problem|error|local problem|rejected)|i/o error|input/output error|unable to (?:create|open|write|deliver)|can(?:'|no)t (?:create|open|write)|cannot (?:create|open|write)|resources? (?:temporarily )?unavailable|out of memory|mail ?system (?:error|failure|full)",
+    ),
+    (
+        Reason::SyntaxError,
+        r"syntax error|command (?:unrecognized|not (?:recognized|implemented|understood))|unrecognized command|bad sequence of commands|invalid (?:command|argument|parameter)|parameter not (?:recognized|implemented)|unsupported option|line length exceeded",
+    ),
+    (
+        Reason::Expired,
+        r"(?:delivery|retry|queue) (?:time|timeout|period|lifetime) (?:has )?(?:expired|exceeded|reached)|retry timeout exceeded|message (?:has been|was|expired|is) .{0,30}(?:in (?:the )?queue|expired)|too long in (?:the )?queue|(?:could not|couldn't|was not|not) (?:be )?deliver(?:ed)? .{0,40}(?:for|within|in|after) (?:the (?:last|past) )?[0-9]+ (?:hours|days|minutes)|(?:could not|unable to) (?:send|deliver) (?:the )?message for (?:the )?past|giving up|gave up|message expired|delivery (?:expired|attempts? (?:have )?(?:failed|expired))|maximum (?:delivery )?(?:retry|time)",
+    ),
+    (
+        Reason::NotAccept,
+        r"does not accept (?:any )?mail|accepts no mail|not accepting (?:any )?(?:mail|messages)|null mx|no mail(?:s)? accepted|mail (?:is )?not accepted",
+    ),
+];
+
+static SET: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSetBuilder::new(FAMILIES.iter().map(|(_, p)| *p))
+        .case_insensitive(true)
+        .size_limit(64 << 20)
+        .build()
+        .expect("phrase families compile")
+});
+
+/// The first (most trusted) family matching the text, with its index.
+pub fn first_match(text: &str) -> Option<(Reason, usize)> {
+    let m = SET.matches(text);
+    m.iter()
+        .next()
+        .and_then(|i| FAMILIES.get(i).map(|(r, _)| (*r, i)))
+}
+
+/// Every reason whose family matches the text, in priority order.
+pub fn all_matches(text: &str) -> Vec<Reason> {
+    let mut v: Vec<Reason> = Vec::new();
+    for i in SET.matches(text).iter() {
+        if let Some((r, _)) = FAMILIES.get(i) {
+            if !v.contains(r) {
+                v.push(*r);
+            }
+        }
+    }
+    v
+}
+
+/// A short quote of the phrase that matched, for evidence strings.
+pub fn quote(text: &str, index: usize) -> Option<String> {
+    let (_, pat) = FAMILIES.get(index)?;
+    let re = regex::RegexBuilder::new(pat)
+        .case_insensitive(true)
+        .build()
+        .ok()?;
+    re.find(text).map(|m| m.as_str().chars().take(60).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(t: &str) -> Option<Reason> {
+        first_match(t).map(|x| x.0)
+    }
+
+    #[test]
+    fn families_compile_and_order() {
+        assert_eq!(
+            r("550 5.1.1 <a@b>... User unknown"),
+            Some(Reason::UserUnknown)
+        );
+        assert_eq!(
+            r("procmail: Quota exceeded while writing \"/var/mail/x\" 550 Can't create output"),
+            Some(Reason::MailboxFull)
+        );
+        assert_eq!(
+            r("552 Error: content rejected"),
+            Some(Reason::PolicyViolation)
+        );
+        assert_eq!(r("554 User unknown"), Some(Reason::UserUnknown));
+        assert_eq!(
+            r("Host or domain name not found. Name service error"),
+            Some(Reason::HostUnknown)
+        );
+        assert_eq!(
+            r("ユーザー sato は Domino ディレクトリには見つかりません"),
+            Some(Reason::UserUnknown)
+        );
+        assert_eq!(r("メールボックスがいっぱいです"), Some(Reason::MailboxFull));
+        assert_eq!(r("Relay access denied"), Some(Reason::NoRelaying));
+        assert_eq!(r("blocked using zen.spamhaus.org"), Some(Reason::Blocked));
+        assert_eq!(
+            r("Message size exceeds fixed maximum message size"),
+            Some(Reason::MesgTooBig)
+        );
+        assert_eq!(r("connection timed out"), Some(Reason::NetworkError));
+        assert_eq!(r("hello there"), None);
+    }
+}

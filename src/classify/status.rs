@@ -1,0 +1,211 @@
+//! SMTP enhanced status codes (RFC 3463 and its registry), reply codes
+//! (RFC 5321) and the SMTP stage, read from report fields and free text.
+
+use super::Reason;
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// An enhanced status code: class (2, 4, 5), subject, detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// 2 success, 4 persistent transient failure, 5 permanent failure.
+    pub class: u8,
+    /// The subject (1 address, 2 mailbox, 3 mail system, 4 network,
+    /// 5 protocol, 6 content, 7 security).
+    pub subject: u16,
+    /// The detail.
+    pub detail: u16,
+}
+
+impl Status {
+    /// Parse `c.s.d` (the whole string, surrounding junk trimmed).
+    pub fn parse(s: &str) -> Option<Status> {
+        let s = s.trim().trim_end_matches(['.', ',', ';', ')']);
+        let s = s.trim_start_matches(['(', '#']);
+        let mut it = s.split('.');
+        let class: u8 = it.next()?.parse().ok()?;
+        let subject: u16 = it.next()?.parse().ok()?;
+        let detail: u16 = it.next()?.parse().ok()?;
+        if it.next().is_some() || !matches!(class, 2 | 4 | 5) || subject > 9 || detail > 999 {
+            return None;
+        }
+        Some(Status {
+            class,
+            subject,
+            detail,
+        })
+    }
+
+    /// Whether this is a "say nothing" code (x.0.0, or Sisimai's x.0.9xx
+    /// pseudo codes), which carries only the class.
+    pub fn is_generic(&self) -> bool {
+        self.subject == 0
+    }
+
+    /// The reason this code names on its own, when it names one clearly.
+    ///
+    /// Codes that several reasons share (x.7.1 "delivery not authorized",
+    /// x.5.0, x.0.0) return `None`: the text has to decide.
+    pub fn reason(&self) -> Option<Reason> {
+        use Reason::*;
+        if self.class == 2 {
+            return Some(Delivered);
+        }
+        Some(match (self.subject, self.detail) {
+            (1, 1) | (1, 3) => UserUnknown,
+            (1, 2) => HostUnknown,
+            (1, 6) => HasMoved,
+            (1, 7) | (1, 8) => Rejected,
+            (1, 10) => NotAccept,
+            (2, 1) => Suspend,
+            (2, 2) => MailboxFull,
+            (2, 3) => ExceedLimit,
+            (2, 4) => SystemError,
+            (3, 1) => SystemFull,
+            (3, 2) => NotAccept,
+            (3, 4) => MesgTooBig,
+            (3, 0) | (3, 3) | (3, 5) => SystemError,
+            (4, 1) | (4, 2) | (4, 6) | (4, 0) => NetworkError,
+            (4, 3) => SystemError,
+            (4, 4) => HostUnknown,
+            (4, 7) => Expired,
+            (5, 3) => ExceedLimit,
+            (5, 1) | (5, 2) | (5, 4) | (5, 5) => SyntaxError,
+            (6, _) => ContentError,
+            (7, 13) | (7, 14) => Suspend,
+            (7, 15) | (7, 16) | (7, 17) | (7, 18) | (7, 19) => SecurityError,
+            (7, 20..=24) | (7, 26) => AuthFailure,
+            (7, 25) => RequirePtr,
+            (7, 27) => NotAccept,
+            (7, 28) => Speeding,
+            (7, 29) | (7, 30) => AuthFailure,
+            (7, 8) | (7, 9) | (7, 11) | (7, 4) | (7, 5) | (7, 6) => SecurityError,
+            (7, 7) => SecurityError,
+            (7, 10) => SecurityError,
+            _ => return None,
+        })
+    }
+}
+
+static STATUS_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[^0-9.])([245]\.[0-9]{1,3}\.[0-9]{1,3})(?:[^0-9.]|\.(?:[^0-9]|$)|$)")
+        .expect("static regex")
+});
+
+static REPLY_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[^0-9.\-:/#a-zA-Z])([245][0-9][0-9])(?:[ \-]|$)").expect("static regex")
+});
+
+/// The first enhanced status code written in text.
+pub fn find_status(text: &str) -> Option<String> {
+    for c in STATUS_RE.captures_iter(text) {
+        let m = c.get(1)?.as_str();
+        if Status::parse(m).is_some() {
+            return Some(m.to_string());
+        }
+    }
+    None
+}
+
+/// The first SMTP reply code in text (a 3-digit 2xx/4xx/5xx number standing
+/// as a word, not part of a dotted number or a date).
+pub fn find_reply_code(text: &str) -> Option<u16> {
+    for c in REPLY_RE.captures_iter(text) {
+        let m = c.get(1)?;
+        if let Ok(n) = m.as_str().parse::<u16>() {
+            // A code must look like one of RFC 5321's: x0y..x5y.
+            let tens = (n / 10) % 10;
+            if tens <= 5 {
+                return Some(n);
+            }
+        }
+    }
+    None
+}
+
+/// The reason a bare reply code suggests when nothing else does.
+pub fn reply_reason(code: u16) -> Option<Reason> {
+    match code {
+        521 | 556 => Some(Reason::NotAccept),
+        551 => Some(Reason::HasMoved),
+        552 => None,
+        _ => None,
+    }
+}
+
+static COMMAND_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(?:in reply to|after|while sending|in response to|error after)\s+(?:the\s+)?(end of data|data|rcpt to|rcpt|mail from|mail|helo|ehlo|connect|greeting|quit|auth|starttls)\b|^>>>\s*(rcpt to|mail from|data|ehlo|helo)\b",
+    )
+    .expect("static regex")
+});
+
+/// The SMTP command the failure answered, normalised to `RCPT`, `MAIL`,
+/// `DATA`, `HELO`/`EHLO`, `CONN`.
+pub fn find_command(text: &str) -> Option<String> {
+    let c = COMMAND_RE.captures(text)?;
+    let m = c.get(1).or_else(|| c.get(2))?.as_str().to_ascii_lowercase();
+    Some(
+        match m.as_str() {
+            "rcpt to" | "rcpt" => "RCPT",
+            "mail from" | "mail" => "MAIL",
+            "end of data" | "data" => "DATA",
+            "helo" => "HELO",
+            "ehlo" => "EHLO",
+            "connect" | "greeting" => "CONN",
+            "starttls" => "STARTTLS",
+            "auth" => "AUTH",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_codes() {
+        assert_eq!(
+            Status::parse("5.1.1").and_then(|s| s.reason()),
+            Some(Reason::UserUnknown)
+        );
+        assert_eq!(
+            Status::parse("4.2.2").and_then(|s| s.reason()),
+            Some(Reason::MailboxFull)
+        );
+        assert_eq!(Status::parse("5.7.1").and_then(|s| s.reason()), None);
+        assert!(Status::parse("6.1.1").is_none());
+        assert!(Status::parse("5.1").is_none());
+    }
+
+    #[test]
+    fn finds_codes_in_text() {
+        assert_eq!(
+            find_status("550 5.1.1 <a@b.c>... User unknown").as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(find_status("host 192.0.2.1 said"), None);
+        assert_eq!(find_status("#5.1.1 SMTP"), Some("5.1.1".into()));
+        assert_eq!(find_reply_code("said: 550-5.1.1 The email"), Some(550));
+        assert_eq!(find_reply_code("192.0.2.250 said"), None);
+        assert_eq!(find_reply_code("Remote host said: 554 denied"), Some(554));
+    }
+
+    #[test]
+    fn finds_command() {
+        assert_eq!(
+            find_command("(in reply to RCPT TO command)").as_deref(),
+            Some("RCPT")
+        );
+        assert_eq!(
+            find_command("(in reply to end of DATA command)").as_deref(),
+            Some("DATA")
+        );
+        assert_eq!(
+            find_command("SMTP error from remote mail server after MAIL FROM:<a@b>").as_deref(),
+            Some("MAIL")
+        );
+    }
+}
