@@ -84,7 +84,11 @@ ms=$((($(date +%s%N) - start) / 1000000))
 printf 'Pass finished in %d.%03d s\n' $((ms / 1000)) $((ms % 1000))
 
 say "What one bounce looks like: bounced classify --explain"
-"$bin" classify --explain "${samples[0]}"
+example=${samples[0]}
+for f in "${samples[@]}"; do
+    case "$f" in *postfix*|*seed*) example=$f; break ;; esac
+done
+"$bin" classify --explain "$example"
 
 say "The addresses to act on: bounced addresses --action remove"
 "$bin" addresses --config "$state/config.toml" --action remove

@@ -30,6 +30,13 @@ pub fn run(config_path: &Path, once: bool) -> anyhow::Result<ExitCode> {
     for (mailbox, error) in &report.mailboxes_failed {
         eprintln!("bounced: mailbox {mailbox}: {error}");
     }
+    println!(
+        "bounced: pass done: {} of {} mailboxes ok, {} new messages, {} recipient events",
+        report.mailboxes_ok,
+        report.mailboxes_ok + report.mailboxes_failed.len(),
+        report.messages,
+        report.bounces
+    );
     Ok(if report.mailboxes_failed.is_empty() {
         ExitCode::SUCCESS
     } else {
