@@ -129,13 +129,27 @@ pub async fn run(config: &Config, once: bool) -> Result<PassReport, DaemonError>
     let store = Store::open(&config.database).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let signals = tokio::spawn(wait_for_signal(stop_tx));
+    // The watchdog pings come from the runtime that runs the mailbox tasks:
+    // a wedged runtime stops them and systemd restarts the service.
+    let watchdog = notify::watchdog_interval().map(|every| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                notify::send("WATCHDOG=1");
+            }
+        })
+    });
     let report = if once {
         run_once(config, &store, &stop_rx).await
     } else {
-        run_forever(config, &store, &stop_rx).await;
+        run_forever(config.clone(), &store, &stop_rx).await;
         PassReport::default()
     };
     signals.abort();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     store.close().await;
     Ok(report)
 }
@@ -202,27 +216,147 @@ async fn connect_and_pass(
     result
 }
 
-async fn run_forever(config: &Config, store: &Store, stop: &watch::Receiver<bool>) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for m in &config.mailboxes {
-        let m = m.clone();
-        let policy = config.policy.clone();
-        let store = store.clone();
-        let stop = stop.clone();
-        tasks.spawn(async move { mailbox_loop(m, policy, store, stop).await });
+async fn run_forever(mut config: Config, store: &Store, stop: &watch::Receiver<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let status = Status::default();
+    let mut hup = signal(SignalKind::hangup())
+        .map_err(|e| tracing::warn!(error = %e, "no SIGHUP handler: config reload disabled"))
+        .ok();
+    let mut first = true;
+    loop {
+        // One generation of mailbox tasks per configuration; SIGHUP ends
+        // the generation the way SIGTERM would, then starts the next.
+        let (gen_tx, gen_rx) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        status.reset(config.mailboxes.iter().map(|m| m.name.clone()));
+        for m in &config.mailboxes {
+            let m = m.clone();
+            let policy = config.policy.clone();
+            let store = store.clone();
+            let stop = gen_rx.clone();
+            let status = status.clone();
+            tasks.spawn(async move { mailbox_loop(m, policy, store, stop, status).await });
+        }
+        tracing::info!(mailboxes = config.mailboxes.len(), "bounced running");
+        notify::send(if first {
+            "READY=1"
+        } else {
+            "READY=1\nSTATUS=configuration reloaded"
+        });
+        first = false;
+        let reload = tokio::select! {
+            _ = stopped(stop) => false,
+            _ = async {
+                match hup.as_mut() {
+                    Some(h) => { h.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => true,
+        };
+        notify::send(if reload { "RELOADING=1" } else { "STOPPING=1" });
+        if reload {
+            tracing::info!("SIGHUP: reloading {}", config.source.display());
+        }
+        let _ = gen_tx.send(true);
+        // Each task finishes the message in hand, applies the after-actions it
+        // owes and logs out; past the grace period they are abandoned, which is
+        // safe: whatever was not committed is read again next time.
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("mailbox tasks did not stop within {SHUTDOWN_GRACE:?}; leaving anyway");
+            tasks.abort_all();
+        }
+        if !reload || *stop.borrow() {
+            return;
+        }
+        match Config::load(&config.source) {
+            Ok(new) => {
+                if new.database.url != config.database.url {
+                    tracing::warn!(
+                        "database.url changed: keeping {} until restart",
+                        config.database.url
+                    );
+                }
+                config = Config {
+                    database: config.database.clone(),
+                    ..new
+                };
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed: keeping the running configuration")
+            }
+        }
     }
-    tracing::info!(mailboxes = config.mailboxes.len(), "bounced running");
-    stopped(stop).await;
-    // Each task finishes the message in hand, applies the after-actions it
-    // owes and logs out; past the grace period they are abandoned, which is
-    // safe: whatever was not committed is read again next time.
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!("mailbox tasks did not stop within {SHUTDOWN_GRACE:?}; leaving anyway");
-        tasks.abort_all();
+}
+
+/// What each mailbox task is doing, for systemd's STATUS= line.
+#[derive(Clone, Default)]
+struct Status(std::sync::Arc<std::sync::Mutex<BTreeMap<String, String>>>);
+
+impl Status {
+    fn reset(&self, names: impl Iterator<Item = String>) {
+        if let Ok(mut map) = self.0.lock() {
+            map.clear();
+            map.extend(names.map(|n| (n, "starting".to_string())));
+        }
+    }
+
+    /// Record a mailbox's state and tell systemd (when it listens).
+    fn set(&self, mailbox: &str, what: impl Into<String>) {
+        let line = match self.0.lock() {
+            Ok(mut map) => {
+                map.insert(mailbox.to_string(), what.into());
+                map.iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+            Err(_) => return,
+        };
+        notify::send(&format!("STATUS={line}"));
+    }
+}
+
+/// The systemd notification protocol (`sd_notify`), spoken directly: one
+/// datagram to `$NOTIFY_SOCKET`. Silent when not run under systemd.
+pub mod notify {
+    use std::os::unix::net::UnixDatagram;
+    use std::time::Duration;
+
+    /// Send one notification (`READY=1`, `STATUS=…`, `WATCHDOG=1`, …).
+    /// Returns whether it was sent.
+    pub fn send(state: &str) -> bool {
+        let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+            return false;
+        };
+        let Ok(socket) = UnixDatagram::unbound() else {
+            return false;
+        };
+        let bytes = path.as_encoded_bytes();
+        let sent = if let Some(name) = bytes.strip_prefix(b"@") {
+            // An abstract socket (Linux): "@name" stands for "\0name".
+            use std::os::linux::net::SocketAddrExt;
+            std::os::unix::net::SocketAddr::from_abstract_name(name)
+                .and_then(|addr| socket.send_to_addr(state.as_bytes(), &addr))
+        } else {
+            socket.send_to(state.as_bytes(), &path)
+        };
+        sent.is_ok()
+    }
+
+    /// The interval at which systemd expects `WATCHDOG=1` (half of
+    /// `WatchdogSec`), when the watchdog is on for this process.
+    pub fn watchdog_interval() -> Option<Duration> {
+        let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+        if let Ok(pid) = std::env::var("WATCHDOG_PID") {
+            if pid.parse::<u32>().ok()? != std::process::id() {
+                return None;
+            }
+        }
+        (usec > 0).then(|| Duration::from_micros(usec / 2))
     }
 }
 
@@ -262,14 +396,21 @@ async fn mailbox_loop(
     policy: PolicyConfig,
     store: Store,
     stop: watch::Receiver<bool>,
+    status: Status,
 ) {
     let mut failures: u32 = 0;
     let mut last_error = String::new();
     while !*stop.borrow() {
         let started = store::now();
         let result = async {
-            let mut source = ImapSource::connect(&m, Timeouts::default()).await?;
+            status.set(&m.name, "connecting");
+            // A server that does not answer must not delay shutdown.
+            let mut source = tokio::select! {
+                r = ImapSource::connect(&m, Timeouts::default()) => r?,
+                _ = stopped(&stop) => return Ok(None),
+            };
             loop {
+                status.set(&m.name, "reading new messages");
                 let p = pass(&mut source, &m, &policy, &store, &stop).await?;
                 // A successful pass resets the backoff and the error memory.
                 failures = 0;
@@ -278,27 +419,41 @@ async fn mailbox_loop(
                     last_error.clear();
                 }
                 if p.interrupted || *stop.borrow() {
-                    return Ok::<_, PassError>(source);
+                    return Ok::<_, PassError>(Some(source));
                 }
                 if m.idle && source.has_idle() {
+                    status.set(
+                        &m.name,
+                        format!("idle (IDLE), last pass: {} new", p.messages),
+                    );
                     let limit = m.poll_interval.min(IDLE_MAX);
                     let (s, news) = source.idle(limit, &stop).await?;
                     source = s;
                     tracing::debug!(mailbox = %m.name, news, "IDLE ended");
                 } else {
+                    status.set(
+                        &m.name,
+                        format!(
+                            "polling every {}, last pass: {} new",
+                            humantime::format_duration(m.poll_interval),
+                            p.messages
+                        ),
+                    );
                     if sleep_or_stop(m.poll_interval, &stop).await {
-                        return Ok(source);
+                        return Ok(Some(source));
                     }
                 }
                 if *stop.borrow() {
-                    return Ok(source);
+                    return Ok(Some(source));
                 }
             }
         }
         .await;
         match result {
             Ok(source) => {
-                source.logout().await;
+                if let Some(source) = source {
+                    source.logout().await;
+                }
                 break;
             }
             Err(e) => {
@@ -306,6 +461,10 @@ async fn mailbox_loop(
                 let _ = store.end_pass(&m.name, started, Err(&text)).await;
                 let delay = backoff(failures, e.is_transient());
                 failures = failures.saturating_add(1);
+                status.set(
+                    &m.name,
+                    format!("error: {text} (retry in {}s)", delay.as_secs()),
+                );
                 // Log each distinct error once, not once per retry.
                 if text != last_error {
                     tracing::error!(mailbox = %m.name, error = %text, retry_in = ?delay, "mailbox failed");
@@ -319,6 +478,7 @@ async fn mailbox_loop(
             }
         }
     }
+    status.set(&m.name, "stopped");
     tracing::info!(mailbox = %m.name, "mailbox task stopped");
 }
 
