@@ -449,7 +449,7 @@ async fn systemd_notify_and_sighup_reload() {
         .unwrap();
     // Collect datagrams until one contains `want`.
     let mut seen: Vec<String> = Vec::new();
-    let mut expect = |want: &str, seen: &mut Vec<String>| {
+    let expect = |want: &str, seen: &mut Vec<String>| {
         let start = Instant::now();
         let mut buf = [0u8; 4096];
         while start.elapsed() < Duration::from_secs(10) {
