@@ -25,6 +25,23 @@
 //! - If UIDVALIDITY changes, every message gets a new UID, so the UID check
 //!   cannot help: the SHA-256 fingerprint of the bytes recognises messages
 //!   already counted, which are stored as duplicates without events.
+//!
+//! ## The long-running daemon
+//!
+//! One task per mailbox, independent of the others. Each connects, makes a
+//! pass, then waits for news with IMAP IDLE (re-issued at least every
+//! `poll_interval`, at most every 25 minutes) or, without IDLE, sleeps
+//! `poll_interval`; then passes again on the same connection. Errors close
+//! the connection and retry with capped exponential backoff and jitter
+//! (1 s doubling to 5 min; 15 min after a refused login or certificate,
+//! which need an operator); each distinct error is logged once.
+//!
+//! SIGTERM/SIGINT: each task finishes the message in hand, applies the
+//! after-actions it owes, logs out; the process exits 0. SIGHUP re-reads the
+//! configuration file and restarts the mailbox tasks the same way.
+//! Under systemd (`Type=notify`) it reports READY=1 once the database is
+//! migrated and the tasks started, a STATUS= line per mailbox state change,
+//! and WATCHDOG=1 pings when `WatchdogSec=` is set.
 
 use crate::classify::{self, ClassifyError, Kind, Verdict};
 use crate::config::{After, Config, MailboxConfig, PolicyConfig};
