@@ -66,6 +66,11 @@ const FETCH_BATCH_BYTES: u64 = 16 * 1024 * 1024;
 /// does not need whole. The stored size stays the real one.
 pub const MAX_MESSAGE_BYTES: u32 = 8 * 1024 * 1024;
 
+/// Owed after-actions are applied once this many have gathered, or
+/// [`SETTLE_AFTER`] after the last time, and at the end of every pass.
+const SETTLE_EVERY: usize = 500;
+const SETTLE_AFTER: Duration = Duration::from_secs(5);
+
 /// Longest IDLE before it is re-issued (RFC 2177 servers may drop an IDLE
 /// after 30 minutes).
 const IDLE_MAX: Duration = Duration::from_secs(25 * 60);
@@ -675,6 +680,12 @@ async fn pass_inner(
         source.sizes(&new).await?
     };
     let mut seen_in_pass: HashSet<u32> = HashSet::new();
+    // After-actions are applied in groups across FETCH batches: on a large
+    // maildir every MOVE/EXPUNGE makes the server rewrite its index, so 20
+    // commands of 500 UIDs are far cheaper than 200 of 50. What is owed is
+    // in the database already (after_done = 0), so waiting risks nothing.
+    let mut owed = Vec::new();
+    let mut last_settle = Instant::now();
     for (batch, prefix) in plan_batches(&sizes) {
         if *stop.borrow() {
             report.interrupted = true;
@@ -686,8 +697,9 @@ async fn pass_inner(
                 "message larger than the limit: classifying its first bytes only"
             );
         }
+        let t = Instant::now();
         let fetched = source.fetch(&batch, prefix).await?;
-        let mut owed = Vec::new();
+        tracing::trace!(mailbox = %m.name, count = fetched.len(), ms = t.elapsed().as_millis() as u64, "fetched");
         for f in fetched {
             if !seen_in_pass.insert(f.uid) {
                 continue;
@@ -748,11 +760,18 @@ async fn pass_inner(
                 break;
             }
         }
-        settle(source, store, owed).await?;
+        tracing::trace!(mailbox = %m.name, ms = t.elapsed().as_millis() as u64, "batch stored");
+        if owed.len() >= SETTLE_EVERY || last_settle.elapsed() >= SETTLE_AFTER {
+            let t = Instant::now();
+            settle(source, store, std::mem::take(&mut owed)).await?;
+            tracing::trace!(mailbox = %m.name, ms = t.elapsed().as_millis() as u64, "settled");
+            last_settle = Instant::now();
+        }
         if report.interrupted {
             break;
         }
     }
+    settle(source, store, owed).await?;
     Ok(report)
 }
 
