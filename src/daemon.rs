@@ -25,6 +25,23 @@
 //! - If UIDVALIDITY changes, every message gets a new UID, so the UID check
 //!   cannot help: the SHA-256 fingerprint of the bytes recognises messages
 //!   already counted, which are stored as duplicates without events.
+//!
+//! ## The long-running daemon
+//!
+//! One task per mailbox, independent of the others. Each connects, makes a
+//! pass, then waits for news with IMAP IDLE (re-issued at least every
+//! `poll_interval`, at most every 25 minutes) or, without IDLE, sleeps
+//! `poll_interval`; then passes again on the same connection. Errors close
+//! the connection and retry with capped exponential backoff and jitter
+//! (1 s doubling to 5 min; 15 min after a refused login or certificate,
+//! which need an operator); each distinct error is logged once.
+//!
+//! SIGTERM/SIGINT: each task finishes the message in hand, applies the
+//! after-actions it owes, logs out; the process exits 0. SIGHUP re-reads the
+//! configuration file and restarts the mailbox tasks the same way.
+//! Under systemd (`Type=notify`) it reports READY=1 once the database is
+//! migrated and the tasks started, a STATUS= line per mailbox state change,
+//! and WATCHDOG=1 pings when `WatchdogSec=` is set.
 
 use crate::classify::{self, ClassifyError, Kind, Verdict};
 use crate::config::{After, Config, MailboxConfig, PolicyConfig};
@@ -48,6 +65,11 @@ const FETCH_BATCH_BYTES: u64 = 16 * 1024 * 1024;
 /// start; what makes one huge is the returned original, which classification
 /// does not need whole. The stored size stays the real one.
 pub const MAX_MESSAGE_BYTES: u32 = 8 * 1024 * 1024;
+
+/// Owed after-actions are applied once this many have gathered, or
+/// [`SETTLE_AFTER`] after the last time, and at the end of every pass.
+const SETTLE_EVERY: usize = 500;
+const SETTLE_AFTER: Duration = Duration::from_secs(5);
 
 /// Longest IDLE before it is re-issued (RFC 2177 servers may drop an IDLE
 /// after 30 minutes).
@@ -129,13 +151,27 @@ pub async fn run(config: &Config, once: bool) -> Result<PassReport, DaemonError>
     let store = Store::open(&config.database).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let signals = tokio::spawn(wait_for_signal(stop_tx));
+    // The watchdog pings come from the runtime that runs the mailbox tasks:
+    // a wedged runtime stops them and systemd restarts the service.
+    let watchdog = notify::watchdog_interval().map(|every| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                notify::send("WATCHDOG=1");
+            }
+        })
+    });
     let report = if once {
         run_once(config, &store, &stop_rx).await
     } else {
-        run_forever(config, &store, &stop_rx).await;
+        run_forever(config.clone(), &store, &stop_rx).await;
         PassReport::default()
     };
     signals.abort();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     store.close().await;
     Ok(report)
 }
@@ -202,27 +238,147 @@ async fn connect_and_pass(
     result
 }
 
-async fn run_forever(config: &Config, store: &Store, stop: &watch::Receiver<bool>) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for m in &config.mailboxes {
-        let m = m.clone();
-        let policy = config.policy.clone();
-        let store = store.clone();
-        let stop = stop.clone();
-        tasks.spawn(async move { mailbox_loop(m, policy, store, stop).await });
+async fn run_forever(mut config: Config, store: &Store, stop: &watch::Receiver<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let status = Status::default();
+    let mut hup = signal(SignalKind::hangup())
+        .map_err(|e| tracing::warn!(error = %e, "no SIGHUP handler: config reload disabled"))
+        .ok();
+    let mut first = true;
+    loop {
+        // One generation of mailbox tasks per configuration; SIGHUP ends
+        // the generation the way SIGTERM would, then starts the next.
+        let (gen_tx, gen_rx) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        status.reset(config.mailboxes.iter().map(|m| m.name.clone()));
+        for m in &config.mailboxes {
+            let m = m.clone();
+            let policy = config.policy.clone();
+            let store = store.clone();
+            let stop = gen_rx.clone();
+            let status = status.clone();
+            tasks.spawn(async move { mailbox_loop(m, policy, store, stop, status).await });
+        }
+        tracing::info!(mailboxes = config.mailboxes.len(), "bounced running");
+        notify::send(if first {
+            "READY=1"
+        } else {
+            "READY=1\nSTATUS=configuration reloaded"
+        });
+        first = false;
+        let reload = tokio::select! {
+            _ = stopped(stop) => false,
+            _ = async {
+                match hup.as_mut() {
+                    Some(h) => { h.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => true,
+        };
+        notify::send(if reload { "RELOADING=1" } else { "STOPPING=1" });
+        if reload {
+            tracing::info!("SIGHUP: reloading {}", config.source.display());
+        }
+        let _ = gen_tx.send(true);
+        // Each task finishes the message in hand, applies the after-actions it
+        // owes and logs out; past the grace period they are abandoned, which is
+        // safe: whatever was not committed is read again next time.
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("mailbox tasks did not stop within {SHUTDOWN_GRACE:?}; leaving anyway");
+            tasks.abort_all();
+        }
+        if !reload || *stop.borrow() {
+            return;
+        }
+        match Config::load(&config.source) {
+            Ok(new) => {
+                if new.database.url != config.database.url {
+                    tracing::warn!(
+                        "database.url changed: keeping {} until restart",
+                        config.database.url
+                    );
+                }
+                config = Config {
+                    database: config.database.clone(),
+                    ..new
+                };
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed: keeping the running configuration")
+            }
+        }
     }
-    tracing::info!(mailboxes = config.mailboxes.len(), "bounced running");
-    stopped(stop).await;
-    // Each task finishes the message in hand, applies the after-actions it
-    // owes and logs out; past the grace period they are abandoned, which is
-    // safe: whatever was not committed is read again next time.
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!("mailbox tasks did not stop within {SHUTDOWN_GRACE:?}; leaving anyway");
-        tasks.abort_all();
+}
+
+/// What each mailbox task is doing, for systemd's STATUS= line.
+#[derive(Clone, Default)]
+struct Status(std::sync::Arc<std::sync::Mutex<BTreeMap<String, String>>>);
+
+impl Status {
+    fn reset(&self, names: impl Iterator<Item = String>) {
+        if let Ok(mut map) = self.0.lock() {
+            map.clear();
+            map.extend(names.map(|n| (n, "starting".to_string())));
+        }
+    }
+
+    /// Record a mailbox's state and tell systemd (when it listens).
+    fn set(&self, mailbox: &str, what: impl Into<String>) {
+        let line = match self.0.lock() {
+            Ok(mut map) => {
+                map.insert(mailbox.to_string(), what.into());
+                map.iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+            Err(_) => return,
+        };
+        notify::send(&format!("STATUS={line}"));
+    }
+}
+
+/// The systemd notification protocol (`sd_notify`), spoken directly: one
+/// datagram to `$NOTIFY_SOCKET`. Silent when not run under systemd.
+pub mod notify {
+    use std::os::unix::net::UnixDatagram;
+    use std::time::Duration;
+
+    /// Send one notification (`READY=1`, `STATUS=…`, `WATCHDOG=1`, …).
+    /// Returns whether it was sent.
+    pub fn send(state: &str) -> bool {
+        let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+            return false;
+        };
+        let Ok(socket) = UnixDatagram::unbound() else {
+            return false;
+        };
+        let bytes = path.as_encoded_bytes();
+        let sent = if let Some(name) = bytes.strip_prefix(b"@") {
+            // An abstract socket (Linux): "@name" stands for "\0name".
+            use std::os::linux::net::SocketAddrExt;
+            std::os::unix::net::SocketAddr::from_abstract_name(name)
+                .and_then(|addr| socket.send_to_addr(state.as_bytes(), &addr))
+        } else {
+            socket.send_to(state.as_bytes(), &path)
+        };
+        sent.is_ok()
+    }
+
+    /// The interval at which systemd expects `WATCHDOG=1` (half of
+    /// `WatchdogSec`), when the watchdog is on for this process.
+    pub fn watchdog_interval() -> Option<Duration> {
+        let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+        if let Ok(pid) = std::env::var("WATCHDOG_PID") {
+            if pid.parse::<u32>().ok()? != std::process::id() {
+                return None;
+            }
+        }
+        (usec > 0).then(|| Duration::from_micros(usec / 2))
     }
 }
 
@@ -262,14 +418,21 @@ async fn mailbox_loop(
     policy: PolicyConfig,
     store: Store,
     stop: watch::Receiver<bool>,
+    status: Status,
 ) {
     let mut failures: u32 = 0;
     let mut last_error = String::new();
     while !*stop.borrow() {
         let started = store::now();
         let result = async {
-            let mut source = ImapSource::connect(&m, Timeouts::default()).await?;
+            status.set(&m.name, "connecting");
+            // A server that does not answer must not delay shutdown.
+            let mut source = tokio::select! {
+                r = ImapSource::connect(&m, Timeouts::default()) => r?,
+                _ = stopped(&stop) => return Ok(None),
+            };
             loop {
+                status.set(&m.name, "reading new messages");
                 let p = pass(&mut source, &m, &policy, &store, &stop).await?;
                 // A successful pass resets the backoff and the error memory.
                 failures = 0;
@@ -278,27 +441,41 @@ async fn mailbox_loop(
                     last_error.clear();
                 }
                 if p.interrupted || *stop.borrow() {
-                    return Ok::<_, PassError>(source);
+                    return Ok::<_, PassError>(Some(source));
                 }
                 if m.idle && source.has_idle() {
+                    status.set(
+                        &m.name,
+                        format!("idle (IDLE), last pass: {} new", p.messages),
+                    );
                     let limit = m.poll_interval.min(IDLE_MAX);
                     let (s, news) = source.idle(limit, &stop).await?;
                     source = s;
                     tracing::debug!(mailbox = %m.name, news, "IDLE ended");
                 } else {
+                    status.set(
+                        &m.name,
+                        format!(
+                            "polling every {}, last pass: {} new",
+                            humantime::format_duration(m.poll_interval),
+                            p.messages
+                        ),
+                    );
                     if sleep_or_stop(m.poll_interval, &stop).await {
-                        return Ok(source);
+                        return Ok(Some(source));
                     }
                 }
                 if *stop.borrow() {
-                    return Ok(source);
+                    return Ok(Some(source));
                 }
             }
         }
         .await;
         match result {
             Ok(source) => {
-                source.logout().await;
+                if let Some(source) = source {
+                    source.logout().await;
+                }
                 break;
             }
             Err(e) => {
@@ -306,6 +483,10 @@ async fn mailbox_loop(
                 let _ = store.end_pass(&m.name, started, Err(&text)).await;
                 let delay = backoff(failures, e.is_transient());
                 failures = failures.saturating_add(1);
+                status.set(
+                    &m.name,
+                    format!("error: {text} (retry in {}s)", delay.as_secs()),
+                );
                 // Log each distinct error once, not once per retry.
                 if text != last_error {
                     tracing::error!(mailbox = %m.name, error = %text, retry_in = ?delay, "mailbox failed");
@@ -319,6 +500,7 @@ async fn mailbox_loop(
             }
         }
     }
+    status.set(&m.name, "stopped");
     tracing::info!(mailbox = %m.name, "mailbox task stopped");
 }
 
@@ -498,6 +680,12 @@ async fn pass_inner(
         source.sizes(&new).await?
     };
     let mut seen_in_pass: HashSet<u32> = HashSet::new();
+    // After-actions are applied in groups across FETCH batches: on a large
+    // maildir every MOVE/EXPUNGE makes the server rewrite its index, so 20
+    // commands of 500 UIDs are far cheaper than 200 of 50. What is owed is
+    // in the database already (after_done = 0), so waiting risks nothing.
+    let mut owed = Vec::new();
+    let mut last_settle = Instant::now();
     for (batch, prefix) in plan_batches(&sizes) {
         if *stop.borrow() {
             report.interrupted = true;
@@ -509,8 +697,9 @@ async fn pass_inner(
                 "message larger than the limit: classifying its first bytes only"
             );
         }
+        let t = Instant::now();
         let fetched = source.fetch(&batch, prefix).await?;
-        let mut owed = Vec::new();
+        tracing::trace!(mailbox = %m.name, count = fetched.len(), ms = t.elapsed().as_millis() as u64, "fetched");
         for f in fetched {
             if !seen_in_pass.insert(f.uid) {
                 continue;
@@ -571,11 +760,18 @@ async fn pass_inner(
                 break;
             }
         }
-        settle(source, store, owed).await?;
+        tracing::trace!(mailbox = %m.name, ms = t.elapsed().as_millis() as u64, "batch stored");
+        if owed.len() >= SETTLE_EVERY || last_settle.elapsed() >= SETTLE_AFTER {
+            let t = Instant::now();
+            settle(source, store, std::mem::take(&mut owed)).await?;
+            tracing::trace!(mailbox = %m.name, ms = t.elapsed().as_millis() as u64, "settled");
+            last_settle = Instant::now();
+        }
         if report.interrupted {
             break;
         }
     }
+    settle(source, store, owed).await?;
     Ok(report)
 }
 

@@ -97,6 +97,10 @@ pub enum ImapError {
     /// The server does not offer what is needed.
     #[error("server: {0}")]
     Unsupported(String),
+    /// The server refused the connection at once (BYE greeting: too many
+    /// connections, shutting down, ...).
+    #[error("server refused the connection: {0}")]
+    Bye(String),
     /// A command failed.
     #[error("{what}: {source}")]
     Command {
@@ -112,10 +116,16 @@ impl ImapError {
     /// (network trouble, timeouts), as opposed to a wrong password or an
     /// untrusted certificate, which need an operator.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ImapError::Connect { .. } | ImapError::Timeout { .. } | ImapError::Command { .. }
-        )
+        match self {
+            ImapError::Connect { .. }
+            | ImapError::Timeout { .. }
+            | ImapError::Command { .. }
+            | ImapError::Bye(_) => true,
+            // "[UNAVAILABLE] Temporary authentication failure": the server's
+            // authentication backend is down, the password may be fine.
+            ImapError::Login { detail, .. } => detail.contains("UNAVAILABLE"),
+            _ => false,
+        }
     }
 }
 
@@ -323,10 +333,9 @@ async fn greeting(client: &mut async_imap::Client<Transport>) -> Result<(), Imap
                 status: async_imap::imap_proto::Status::Bye,
                 outcome,
                 ..
-            } => Err(ImapError::Unsupported(format!(
-                "server closed the connection at once: {}",
-                outcome.information.as_deref().unwrap_or("")
-            ))),
+            } => Err(ImapError::Bye(
+                outcome.information.as_deref().unwrap_or("").to_string(),
+            )),
             _ => Ok(()),
         },
         Ok(None) => Err(ImapError::Command {

@@ -412,6 +412,23 @@ impl Store {
             .collect()
     }
 
+    /// Per-mailbox counts for `bounced stats`: messages by kind and bounce
+    /// events by reason, as (mailbox, what, name, count) rows where `what`
+    /// is `kind` or `reason`, ordered by mailbox, what, count descending.
+    pub async fn counts(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT mailbox, 'kind' AS what, kind AS name, count(*) AS n FROM messages \
+             WHERE duplicate_of IS NULL GROUP BY mailbox, kind \
+             UNION ALL \
+             SELECT m.mailbox, 'reason', e.reason, count(*) FROM bounce_events e \
+             JOIN messages m ON m.id = e.message GROUP BY m.mailbox, e.reason \
+             ORDER BY 1, 2, 4 DESC, 3",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
     async fn begin_immediate(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         // IMMEDIATE takes the write lock up front, so the busy timeout
         // applies to it; a deferred transaction that reads and then writes
@@ -749,6 +766,9 @@ mod tests {
             .await
             .unwrap();
         assert!(store.pending_after("m", 7).await.unwrap().is_empty());
+        let counts = store.counts().await.unwrap();
+        assert!(counts.contains(&("m".into(), "kind".into(), "bounce".into(), 1)));
+        assert!(counts.contains(&("m".into(), "reason".into(), "userunknown".into(), 1)));
     }
 
     #[tokio::test]

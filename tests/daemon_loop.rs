@@ -422,3 +422,85 @@ async fn a_wrong_password_neither_stops_the_others_nor_loops_hot() {
             .unwrap();
     assert!(error.unwrap_or_default().contains("login failed"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_notify_and_sighup_reload() {
+    use std::os::unix::net::UnixDatagram;
+    let dovecot = Dovecot::start(&[("bob", "secret"), ("carol", "pw2")], Options::default());
+    let work = tempfile::tempdir().unwrap();
+    let sock_path = work.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let bob = Mbox {
+        name: "bob",
+        ..Mbox::plain(&dovecot)
+    };
+    let (config, dbpath) = write_config(work.path(), &[bob]);
+    let log = std::fs::File::create(work.path().join("daemon.log")).unwrap();
+    let mut child = bounced()
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("RUST_LOG", "bounced=debug")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // Collect datagrams until one contains `want`.
+    let mut seen: Vec<String> = Vec::new();
+    let expect = |want: &str, seen: &mut Vec<String>| {
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(n) = sock.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let hit = msg.contains(want);
+                seen.push(msg);
+                if hit {
+                    return;
+                }
+            }
+        }
+        panic!("no {want:?} from the daemon; got {seen:#?}");
+    };
+    expect("READY=1", &mut seen);
+    expect("STATUS=bob: idle (IDLE)", &mut seen);
+
+    // carol's mailbox is not configured yet: add it and reload.
+    dovecot
+        .append("carol", "pw2", "INBOX", &[data("dsn-mailboxfull.eml")])
+        .await;
+    let carol = Mbox {
+        name: "carol",
+        user: "carol",
+        pass: "pw2",
+        ..Mbox::plain(&dovecot)
+    };
+    let bob = Mbox {
+        name: "bob",
+        ..Mbox::plain(&dovecot)
+    };
+    write_config(work.path(), &[bob, carol]);
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    expect("RELOADING=1", &mut seen);
+    expect("READY=1", &mut seen);
+    assert!(
+        wait_for_count(
+            &dbpath,
+            "SELECT count(*) FROM messages WHERE mailbox = 'carol'",
+            1,
+            Duration::from_secs(5)
+        )
+        .await,
+        "{}",
+        log_of(work.path(), "daemon")
+    );
+    sigterm(&child);
+    expect("STOPPING=1", &mut seen);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
+}

@@ -9,7 +9,14 @@ use std::time::{Duration, Instant};
 
 /// The peak RSS bound this test enforces (and the README states).
 const PEAK_RSS_LIMIT_KB: u64 = 100 * 1024;
-const SMALL: usize = 3000;
+/// The burst size; `BOUNCED_BURST=10000` runs the full-size burst of issue 5
+/// (about 27 s of pass in a debug build), the default keeps the suite fast.
+fn burst() -> usize {
+    std::env::var("BOUNCED_BURST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
+}
 
 /// A bounce for `rcpt` whose returned original carries `mb` MB of attachment.
 fn huge_bounce(rcpt: &str, mb: usize) -> Vec<u8> {
@@ -52,7 +59,8 @@ async fn fifty_megabyte_bounce_and_a_burst_keep_memory_flat() {
         "1600000000.Mbig.sandbox".into(),
         huge_bounce("huge@example.com", 50),
     )];
-    seed.extend((0..SMALL).map(|i| {
+    let small = burst();
+    seed.extend((0..small).map(|i| {
         (
             "bob",
             format!("{}.M{i}P4.sandbox", 1_700_000_000 + i),
@@ -78,9 +86,9 @@ async fn fifty_megabyte_bounce_and_a_burst_keep_memory_flat() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let want = (SMALL + 1) as i64;
+    let want = (small + 1) as i64;
     let mut done = false;
-    while started.elapsed() < Duration::from_secs(90) {
+    while started.elapsed() < Duration::from_secs(30 + small as u64 / 50) {
         if dbpath.exists() {
             let pool = db(&dbpath).await;
             let n = count(&pool, "SELECT count(*) FROM messages").await;
