@@ -216,6 +216,29 @@ pub fn original_from_text(text: &str) -> Original {
     Original { headers }
 }
 
+/// Decode bytes whose charset nobody declared (delivery-status parts are
+/// supposed to be ASCII, but MTAs paste Japanese diagnostics into them):
+/// UTF-8 if valid, ISO-2022-JP if it has its escape sequences, otherwise
+/// Shift_JIS or EUC-JP when one of them decodes cleanly, else Latin-1.
+pub fn decode_bytes(b: &[u8]) -> String {
+    if let Ok(s) = std::str::from_utf8(b) {
+        if !s.contains("\x1b$") {
+            return s.to_string();
+        }
+    }
+    let has_jis_escape = b.windows(3).any(|w| w == b"\x1b$B" || w == b"\x1b$@");
+    if has_jis_escape {
+        let (s, _, _) = encoding_rs::ISO_2022_JP.decode(b);
+        return s.into_owned();
+    }
+    for enc in [encoding_rs::SHIFT_JIS, encoding_rs::EUC_JP] {
+        if let Some(s) = enc.decode_without_bom_handling_and_without_replacement(b) {
+            return s.into_owned();
+        }
+    }
+    encoding_rs::WINDOWS_1252.decode(b).0.into_owned()
+}
+
 /// Take a raw message apart.
 pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
     let raw = raw.get(..MAX_INPUT).unwrap_or(raw);
@@ -260,21 +283,22 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
             PartType::Multipart(_) => {}
             PartType::Message(m) => {
                 if ct.contains("delivery-status") {
-                    mail.delivery_status
-                        .push(String::from_utf8_lossy(m.raw_message()).into_owned());
+                    mail.delivery_status.push(decode_bytes(m.raw_message()));
                 } else if ct.contains("feedback-report") {
-                    mail.feedback_report
-                        .push(String::from_utf8_lossy(m.raw_message()).into_owned());
+                    mail.feedback_report.push(decode_bytes(m.raw_message()));
                 } else if mail.original.is_none() {
                     mail.original = Some(original_from_message(m));
                 }
             }
             body => {
                 let text: String = match body {
-                    PartType::Text(t) | PartType::Html(t) => t.to_string(),
-                    PartType::Binary(b) | PartType::InlineBinary(b) => {
-                        String::from_utf8_lossy(b).into_owned()
+                    // A text part that still carries ISO-2022-JP escapes was
+                    // mislabelled (us-ascii): decode it for real.
+                    PartType::Text(t) | PartType::Html(t) if t.contains("\x1b$") => {
+                        decode_bytes(t.as_bytes())
                     }
+                    PartType::Text(t) | PartType::Html(t) => t.to_string(),
+                    PartType::Binary(b) | PartType::InlineBinary(b) => decode_bytes(b),
                     _ => String::new(),
                 };
                 if ct.contains("delivery-status") {

@@ -10,6 +10,7 @@
 pub mod address;
 pub mod layouts;
 pub mod phrases;
+pub mod rhost;
 pub mod status;
 
 use crate::{dsn, parse};
@@ -261,6 +262,14 @@ pub struct Finding {
     pub diagnostic_type: Option<String>,
     /// Which reader produced this record.
     pub source: &'static str,
+    /// The SMTP command the refusal answered, when the layout shows it.
+    pub command: Option<String>,
+    /// Text around this recipient in the human-readable part (for DSN
+    /// findings) or of the whole report: read only when the diagnostic
+    /// itself names no reason.
+    pub context: String,
+    /// A reason the layout itself states (a carrier's fixed wording).
+    pub reason_hint: Option<Reason>,
 }
 
 /// Where Sisimai puts a feedback report's recipient when the report names
@@ -368,7 +377,14 @@ pub fn classify_mail(mail: &parse::Mail) -> Verdict {
     let shared = report_text;
     let mut recipients: Vec<Recipient> = Vec::new();
     for f in findings.iter().take(1000) {
-        let r = decide(f, shared);
+        let mut f = f.clone();
+        if f.context.is_empty() {
+            f.context = shared
+                .get(..shared.len().min(4096))
+                .unwrap_or("")
+                .to_string();
+        }
+        let r = decide(&f);
         if !recipients
             .iter()
             .any(|x| x.address.eq_ignore_ascii_case(&r.address))
@@ -477,6 +493,7 @@ fn dsn_findings(mail: &parse::Mail, evidence: &mut Vec<String>) -> Vec<Finding> 
                 diagnostic: r.diagnostic.clone().unwrap_or_default(),
                 diagnostic_type: r.diagnostic_type.clone(),
                 source,
+                ..Finding::default()
             };
             if let Some(e) = out
                 .iter_mut()
@@ -517,11 +534,12 @@ fn merge_layout(findings: &mut [Finding], layout: &[Finding]) {
             None
         });
         if let Some(l) = matched {
-            if phrases::first_match(&f.diagnostic).is_none() && !l.diagnostic.is_empty() {
-                if !f.diagnostic.is_empty() {
-                    f.diagnostic.push_str(" | ");
-                }
-                f.diagnostic.push_str(&l.diagnostic);
+            f.context = l.diagnostic.clone();
+            if f.command.is_none() {
+                f.command = l.command.clone();
+            }
+            if f.reason_hint.is_none() {
+                f.reason_hint = l.reason_hint;
             }
         }
     }
@@ -533,17 +551,28 @@ fn findings_len_one(v: &[Finding]) -> bool {
 
 /// Words that make an otherwise permanent-looking failure temporary.
 static TEMPORARY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\btemporar(?:y|ily)\b|try (?:again )?later|\bdeferred\b|will (?:be )?retr|still trying").expect("static regex")
+    Regex::new(r"(?i)\btemporar(?:y|ily)\b|try (?:again )?later|try again|\bdeferred\b|will (?:be )?retr|still trying").expect("static regex")
 });
 
 /// Decide one recipient's reason and severity from its evidence.
-pub fn decide(f: &Finding, shared_text: &str) -> Recipient {
+pub fn decide(f: &Finding) -> Recipient {
     let mut ev: Vec<String> = Vec::new();
-    let diag = f.diagnostic.trim();
+    let cleaned = clean_multiline_reply(f.diagnostic.trim());
+    let diag = cleaned.as_str();
+    // A DSN status that says only its class (x.0.0) gives way to a
+    // specific code written in the diagnostic.
+    let dsn_specific = f
+        .status
+        .as_deref()
+        .and_then(status::Status::parse)
+        .is_some_and(|s| !s.is_generic());
+    let diag_status = status::find_status(diag)
+        .filter(|s| status::Status::parse(s).is_some_and(|x| !x.is_generic()));
     let status_text = f
         .status
         .as_deref()
         .filter(|s| status::Status::parse(s).is_some())
+        .filter(|_| dsn_specific || diag_status.is_none())
         .map(str::to_string)
         .map(|s| {
             ev.push(format!("status {s} from {}", f.source));
@@ -558,7 +587,9 @@ pub fn decide(f: &Finding, shared_text: &str) -> Recipient {
     if let Some(c) = reply {
         ev.push(format!("reply code {c}"));
     }
-    let command = status::find_command(diag);
+    let command = status::find_command(diag)
+        .or_else(|| f.command.clone())
+        .or_else(|| status::find_command(&f.context));
     if let Some(c) = &command {
         ev.push(format!("SMTP stage {c}"));
     }
@@ -574,21 +605,13 @@ pub fn decide(f: &Finding, shared_text: &str) -> Recipient {
         ev.push("delivered".to_string());
         Reason::Delivered
     } else {
-        pick_reason(
-            f,
-            diag,
-            st,
-            reply,
-            command.as_deref(),
-            delayed,
-            shared_text,
-            &mut ev,
-        )
+        pick_reason(f, diag, st, command.as_deref(), delayed, &mut ev)
     };
 
     let temporary = st.is_some_and(|s| s.class == 4)
         || reply.is_some_and(|c| (400..500).contains(&c))
         || TEMPORARY.is_match(diag);
+    let reason = adjust_for_transience(reason, temporary, diag, &mut ev);
     let severity = if !reason.is_failure() || delayed {
         Severity::None
     } else if reason.is_hard(!temporary) && !(temporary && reason == Reason::NotAccept) {
@@ -618,15 +641,146 @@ pub fn decide(f: &Finding, shared_text: &str) -> Recipient {
     }
 }
 
-/// Reasons whose phrase outranks a status code that names another reason:
-/// a full mailbox behind a `5.1.1` is still a full mailbox, and we never
-/// call an address unknown when the text says something softer.
-fn phrase_outranks_status(phrase: Reason, by_status: Reason) -> bool {
-    by_status == Reason::UserUnknown
-        || matches!(
-            phrase,
-            Reason::MailboxFull | Reason::MesgTooBig | Reason::Suspend | Reason::NoRelaying
-        ) && by_status != phrase
+/// The order in which reasons are tried against the evidence: each reason
+/// holds when the status code names it or its phrase family matches (with
+/// the extra conditions in [`reason_holds`]). Sizes and full mailboxes come
+/// first so that they are never read as unknown users; "the address does not
+/// exist" is believed only when the status says x.1.1 or the refusal came in
+/// reply to RCPT TO.
+const FIRST_ORDER: &[Reason] = &[
+    Reason::MailboxFull,
+    Reason::MesgTooBig,
+    Reason::ExceedLimit,
+    Reason::Suspend,
+    Reason::HasMoved,
+    Reason::NoRelaying,
+    Reason::AuthFailure,
+    Reason::UserUnknown,
+    Reason::Filtered,
+    Reason::RequirePtr,
+    Reason::NotCompliantRfc,
+    Reason::BadReputation,
+    Reason::Rejected,
+    Reason::NotAccept,
+    Reason::HostUnknown,
+    Reason::SpamDetected,
+    Reason::TooManyConn,
+    Reason::Speeding,
+    Reason::Blocked,
+];
+
+/// Phrase-only reasons tried when the first order found nothing and the
+/// status code is missing or says little.
+const SECOND_ORDER: &[Reason] = &[
+    Reason::MailboxFull,
+    Reason::AuthFailure,
+    Reason::BadReputation,
+    Reason::Speeding,
+    Reason::SpamDetected,
+    Reason::VirusDetected,
+    Reason::PolicyViolation,
+    Reason::NoRelaying,
+    Reason::Expired,
+    Reason::SystemError,
+    Reason::NetworkError,
+    Reason::Suspend,
+    Reason::ContentError,
+    Reason::SystemFull,
+    Reason::NotAccept,
+    Reason::SecurityError,
+    Reason::MailerError,
+    Reason::SyntaxError,
+];
+
+/// Reasons a status code names too vaguely to stop looking.
+const RETRY: &[Reason] = &[
+    Reason::Undefined,
+    Reason::OnHold,
+    Reason::SystemError,
+    Reason::SecurityError,
+    Reason::NetworkError,
+    Reason::HostUnknown,
+    Reason::UserUnknown,
+];
+
+/// Whether `r` holds for this evidence, in the first-order check.
+fn reason_holds(
+    r: Reason,
+    by_status: Option<Reason>,
+    matched: &[Reason],
+    command: Option<&str>,
+    security_class: bool,
+    strong_with_code: bool,
+) -> bool {
+    let has = |x: Reason| matched.contains(&x);
+    match r {
+        Reason::UserUnknown => {
+            // A "user unknown" beside a softer explanation is not believed.
+            let softer = [
+                Reason::NoRelaying,
+                Reason::Blocked,
+                Reason::MailboxFull,
+                Reason::HasMoved,
+                Reason::Rejected,
+                Reason::NotAccept,
+                Reason::Filtered,
+                Reason::Suspend,
+            ]
+            .iter()
+            .any(|x| has(*x));
+            if by_status == Some(Reason::UserUnknown) {
+                !softer && !matches!(command, Some("DATA" | "MAIL"))
+            } else if has(Reason::UserUnknown) && !softer {
+                // Refused at RCPT TO: the address. After DATA the recipient
+                // had been accepted, so "unknown user" is a filter's
+                // pretext; a security-class code (x.7.x) or a mailbox-status
+                // code (x.2.x) says the same. Where the stage is not known,
+                // only an unmistakable wording with an SMTP code decides.
+                match command {
+                    Some("RCPT") => true,
+                    None => {
+                        strong_with_code && !security_class && by_status != Some(Reason::Filtered)
+                    }
+                    _ => false,
+                }
+            } else {
+                false
+            }
+        }
+        Reason::MesgTooBig => {
+            by_status != Some(Reason::ExceedLimit) && (by_status == Some(r) || has(r))
+        }
+        Reason::Rejected => {
+            by_status == Some(r)
+                || has(r)
+                || command == Some("MAIL")
+                // A domain refused after RCPT TO was accepted is the
+                // sender's, not the recipient's.
+                || (has(Reason::HostUnknown) && command == Some("DATA"))
+        }
+        Reason::Filtered => {
+            if by_status == Some(Reason::Suspend) {
+                false
+            } else if has(Reason::Filtered) {
+                true
+            } else if by_status == Some(Reason::Filtered)
+                || !matches!(command, Some("RCPT" | "MAIL"))
+            {
+                // Refused after the recipient was accepted: a filter.
+                has(Reason::UserUnknown)
+            } else {
+                false
+            }
+        }
+        Reason::HostUnknown => {
+            has(Reason::HostUnknown)
+                || (by_status == Some(Reason::HostUnknown)
+                    && !FIRST_ORDER
+                        .iter()
+                        .any(|x| *x != Reason::HostUnknown && has(*x)))
+        }
+        _ => by_status == Some(r) || has(r),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -634,36 +788,98 @@ fn pick_reason(
     f: &Finding,
     diag: &str,
     st: Option<status::Status>,
-    reply: Option<u16>,
     command: Option<&str>,
     delayed: bool,
-    shared_text: &str,
     ev: &mut Vec<String>,
 ) -> Reason {
-    let phrase = phrases::first_match(diag);
+    if let Some(r) = f.reason_hint {
+        ev.push(format!("{} says {r}", f.source));
+        return r;
+    }
+    let context_diag = if diag.is_empty() {
+        f.context.as_str()
+    } else {
+        diag
+    };
+    if let Some(r) = rhost::lookup(&f.address, f.remote_mta.as_deref(), context_diag) {
+        ev.push(format!("receiving-host convention: {r}"));
+        return r;
+    }
     let by_status = st.and_then(|s| s.reason());
-    match (phrase, by_status) {
-        (Some((p, i)), Some(s)) if p != s && phrase_outranks_status(p, s) => {
-            push_phrase(ev, diag, i, "diagnostic");
-            return p;
+    // The recipient's own diagnostic first; the surrounding report text
+    // only when the diagnostic names no family at all.
+    let mut matched = phrases::all_matches(diag);
+    let mut place = "diagnostic";
+    if matched.is_empty() && !f.context.is_empty() {
+        matched = phrases::all_matches(&f.context);
+        place = "report text";
+    }
+    // Only a local delivery program's report (x-unix) is read differently.
+    let smtp_like = f
+        .diagnostic_type
+        .as_deref()
+        .is_none_or(|t| !t.starts_with("x-unix"));
+    let security_class = st.is_some_and(|s| s.subject == 7);
+    let has_code = st.is_some() || status::find_reply_code(diag).is_some();
+    let strong_with_code = has_code && phrases::strong_user_unknown(diag);
+    // The surrounding text can only soften: a full mailbox or a disabled
+    // account named there is believed over a bare "user unknown".
+    if place == "diagnostic" && !f.context.is_empty() {
+        for r in phrases::all_matches(&f.context) {
+            if matches!(
+                r,
+                Reason::MailboxFull | Reason::Suspend | Reason::MesgTooBig
+            ) && !matched.contains(&r)
+            {
+                matched.insert(0, r);
+            }
         }
-        (_, Some(s)) => {
+    }
+    if smtp_like && matches!(command, Some("CONN" | "HELO" | "EHLO")) {
+        // Refused before any envelope was sent: the sending host itself.
+        ev.push(format!("refused at SMTP stage {}", command.unwrap_or("")));
+        return Reason::Blocked;
+    }
+    if smtp_like {
+        for r in FIRST_ORDER {
+            if reason_holds(
+                *r,
+                by_status,
+                &matched,
+                command,
+                security_class,
+                strong_with_code,
+            ) {
+                if matched.contains(r) {
+                    ev.push(format!("phrase family {r} in {place}"));
+                } else {
+                    ev.push(format!("status names {r}"));
+                }
+                return *r;
+            }
+        }
+    }
+    if let Some(s) = by_status {
+        if !RETRY.contains(&s) && smtp_like {
             ev.push(format!("status names {s}"));
             return s;
         }
-        (Some((p, i)), None) => {
-            push_phrase(ev, diag, i, "diagnostic");
-            return p;
+    }
+    for r in SECOND_ORDER {
+        if matched.contains(r) {
+            ev.push(format!("phrase family {r} in {place}"));
+            return *r;
         }
-        (None, None) => {}
     }
-    if let Some(r) = reply.and_then(status::reply_reason) {
-        ev.push(format!("reply code names {r}"));
-        return r;
-    }
-    if delayed {
-        ev.push("action delayed".to_string());
-        return Reason::Expired;
+    if let Some(s) = st {
+        if s.subject == 6 {
+            ev.push("status x.6.x (content)".to_string());
+            return Reason::ContentError;
+        }
+        if s.subject == 7 {
+            ev.push("status x.7.x (security)".to_string());
+            return Reason::SecurityError;
+        }
     }
     if f.diagnostic_type
         .as_deref()
@@ -672,45 +888,88 @@ fn pick_reason(
         ev.push("diagnostic type x-unix".to_string());
         return Reason::MailerError;
     }
-    if let Some(s) = st {
-        if s.subject == 7 {
-            return Reason::SecurityError;
-        }
-        if s.subject == 6 {
-            return Reason::ContentError;
-        }
+    if delayed {
+        ev.push("action delayed".to_string());
+        return Reason::Expired;
     }
-    match command {
-        Some("HELO" | "EHLO" | "CONN") => {
-            ev.push("refused before MAIL FROM".to_string());
-            return Reason::Blocked;
-        }
-        Some("MAIL") => {
-            ev.push("refused at MAIL FROM".to_string());
-            return Reason::Rejected;
-        }
-        _ => {}
+    if matches!(command, Some("HELO" | "EHLO")) {
+        ev.push("refused at HELO/EHLO".to_string());
+        return Reason::Blocked;
     }
-    // The report's shared text, for MTAs that explain once for all.
-    if let Some((p, i)) = phrases::first_match(shared_text) {
-        // Never infer an unknown user from boilerplate.
-        if p != Reason::UserUnknown && p != Reason::HostUnknown {
-            push_phrase(ev, shared_text, i, "report text");
-            return p;
-        }
+    if let Some(s) = by_status {
+        ev.push(format!("status names {s}"));
+        return s;
     }
-    if diag.is_empty() {
+    if let Some(c) = status::find_reply_code(diag).filter(|c| (500..=504).contains(c)) {
+        ev.push(format!("reply code {c} (command syntax)"));
+        return Reason::SyntaxError;
+    }
+    if diag.is_empty() && f.context.is_empty() {
         Reason::Undefined
     } else {
         Reason::OnHold
     }
 }
 
-fn push_phrase(ev: &mut Vec<String>, text: &str, index: usize, place: &str) {
-    match phrases::quote(text, index) {
-        Some(q) => ev.push(format!("phrase {q:?} in {place}")),
-        None => ev.push(format!("phrase family {index} in {place}")),
+static CONNECT_FAILURE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)timed? ?out|timeout|not reachable|unreachable|could not connect|unable to connect|connection (?:refused|reset|lost)").expect("static regex")
+});
+
+/// A temporary failure changes what some reasons mean: a DNS miss that says
+/// "try again" is a network problem, not a missing domain; a connection
+/// that kept failing until the message was returned is an expiry.
+fn adjust_for_transience(
+    reason: Reason,
+    temporary: bool,
+    diag: &str,
+    ev: &mut Vec<String>,
+) -> Reason {
+    if !temporary {
+        return reason;
     }
+    match reason {
+        Reason::HostUnknown => {
+            ev.push("temporary DNS failure".to_string());
+            Reason::NetworkError
+        }
+        Reason::NetworkError if CONNECT_FAILURE.is_match(diag) => {
+            ev.push("temporary connection failure until expiry".to_string());
+            Reason::Expired
+        }
+        r => r,
+    }
+}
+
+static REPLY_CONTINUATION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\s[245][0-9][0-9][ -](?:[245]\.[0-9]{1,3}\.[0-9]{1,3}\s)?").expect("static regex")
+});
+
+/// A multi-line SMTP reply, unfolded, repeats its code on every line
+/// (`550-5.7.1 … multiple\n550 5.7.1 addresses in From:`); keep the first
+/// code and drop the repeats so that phrases read whole.
+fn clean_multiline_reply(diag: &str) -> String {
+    let Some(first) = status::find_reply_code(diag) else {
+        return diag.to_string();
+    };
+    let code = first.to_string();
+    let mut out = String::with_capacity(diag.len());
+    let mut last = 0usize;
+    let mut seen_first = false;
+    for m in REPLY_CONTINUATION.find_iter(diag) {
+        if !m.as_str().trim_start().starts_with(&code) {
+            continue;
+        }
+        if !seen_first && diag.get(..m.start()).is_some_and(|p| !p.contains(&code)) {
+            seen_first = true;
+            continue;
+        }
+        seen_first = true;
+        out.push_str(diag.get(last..m.start()).unwrap_or(""));
+        out.push(' ');
+        last = m.end();
+    }
+    out.push_str(diag.get(last..).unwrap_or(""));
+    out
 }
 
 /// Cut a string to at most `max` bytes at a character boundary.
