@@ -16,6 +16,9 @@ pub struct LayoutInput<'a> {
     pub text: &'a str,
     /// The bounce's own From address, never a failed recipient.
     pub from: Option<&'a str>,
+    /// The bounce's To addresses: the sender of the original, never a
+    /// failed recipient either.
+    pub to: &'a [String],
 }
 
 /// A layout reader: a name (for evidence) and a function.
@@ -26,6 +29,9 @@ pub type Reader = (&'static str, fn(&LayoutInput<'_>) -> Vec<Finding>);
 pub const READERS: &[Reader] = &[
     ("sendmail layout", sendmail),
     ("address block layout", address_blocks),
+    ("envelope echo layout", envelope_rcpt),
+    ("sentence layout", sentence_address),
+    ("labelled address layout", labelled_address),
     ("inline address layout", inline_address),
 ];
 
@@ -293,6 +299,170 @@ fn sendmail(input: &LayoutInput<'_>) -> Vec<Finding> {
     out
 }
 
+static RCPT_ECHO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\bRCPT TO:\s*<?([^\s<>]+@[^\s<>]+?)>?(?:\s|$)").expect("static regex")
+});
+
+/// Reports that echo the envelope (`RCPT TO: a@b`, InterScan's
+/// `Sent <<< RCPT TO:<a@b>` then `Received >>> 550 …`, Verizon's message
+/// details): the address is the echoed recipient, the diagnostic the lines
+/// after it and any line carrying an SMTP code.
+fn envelope_rcpt(input: &LayoutInput<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let lines: Vec<&str> = input.text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(c) = RCPT_ECHO.captures(line) else {
+            continue;
+        };
+        let Some(addr) = c.get(1).and_then(|m| address::normalize(m.as_str())) else {
+            continue;
+        };
+        if !ok_recipient(&addr, input) {
+            continue;
+        }
+        let mut diag: Vec<&str> = lines
+            .iter()
+            .skip(i + 1)
+            .take(2)
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        for l in lines.iter().take(40) {
+            let t = l.trim();
+            if super::status::find_reply_code(t).is_some() && !diag.contains(&t) {
+                diag.push(t);
+            }
+        }
+        push_unique(
+            &mut out,
+            Finding {
+                address: addr,
+                diagnostic: diag.join(" "),
+                source: "envelope echo layout",
+                command: Some("RCPT".to_string()).filter(|_| {
+                    lines
+                        .get(i + 1)
+                        .is_some_and(|n| super::status::find_reply_code(n).is_some())
+                }),
+                ..Finding::default()
+            },
+        );
+    }
+    out
+}
+
+static DELIVERY_SENTENCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)(?:deliver(?:ing|ed|y)?|send(?:ing)?|sent|transmit(?:ting|ted)?|reach|relay(?:ing|ed)?|forward(?:ing|ed)?|message)\b[^<@\n]{0,60}?\bto:?\s*[<"\[]?([^\s<>"\[\]]+@[^\s<>"\[\]]+)[>"\]]?(?:[\s.,:;]|$)"#).expect("static regex")
+});
+
+/// Reports that name the recipient inside a sentence ("There was an error
+/// delivering your mail to <a@b>.", "Could not be delivered to: <a@b>")
+/// and explain below it.
+fn sentence_address(input: &LayoutInput<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let text = input.text;
+    for c in DELIVERY_SENTENCE.captures_iter(text) {
+        let (Some(all), Some(m)) = (c.get(0), c.get(1)) else {
+            continue;
+        };
+        let Some(addr) = address::normalize(m.as_str().trim_end_matches(['.', ',', ':', ';']))
+        else {
+            continue;
+        };
+        if !ok_recipient(&addr, input) {
+            continue;
+        }
+        // The explanation: the rest of the sentence's line and the next
+        // lines, up to a bounded length.
+        let line_start = text
+            .get(..all.start())
+            .and_then(|p| p.rfind('\n'))
+            .map_or(0, |p| p + 1);
+        let mut end = (all.end() + 800).min(text.len());
+        while end < text.len() && !text.is_char_boundary(end) {
+            end += 1;
+        }
+        let diag: String = text
+            .get(line_start..end)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        push_unique(
+            &mut out,
+            Finding {
+                address: addr,
+                diagnostic: diag,
+                source: "sentence layout",
+                ..Finding::default()
+            },
+        );
+    }
+    out
+}
+
+static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^\s*([^:<>@]{3,120}?)\s*:\s*[<"]?([^\s<>":]+@[^\s<>":]+?)[>"]?\s*$"#)
+        .expect("static regex")
+});
+
+/// `Explanation: a@b` lines (IMail's "User mailbox exceeds allowed size:
+/// a@b", "Failed recipient: a@b"): the text before the colon, and the lines
+/// after, are the diagnostic.
+fn labelled_address(input: &LayoutInput<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let lines: Vec<&str> = input.text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if SKIP_LINE.matches(line).matched(0) {
+            continue;
+        }
+        let Some(c) = LABELLED.captures(line) else {
+            continue;
+        };
+        let Some(addr) = c.get(2).and_then(|m| address::normalize(m.as_str())) else {
+            continue;
+        };
+        if !ok_recipient(&addr, input) {
+            continue;
+        }
+        let mut diag = c
+            .get(1)
+            .map(|m| m.as_str().trim().to_string())
+            .unwrap_or_default();
+        for l in lines.iter().skip(i + 1).take(4) {
+            if l.trim().is_empty() {
+                break;
+            }
+            diag.push(' ');
+            diag.push_str(l.trim());
+        }
+        push_unique(
+            &mut out,
+            Finding {
+                address: addr,
+                diagnostic: diag,
+                source: "labelled address layout",
+                ..Finding::default()
+            },
+        );
+    }
+    out
+}
+
+/// Remove one level of `>` quoting, for bounces forwarded by a person.
+pub fn unquote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let l = line
+            .strip_prefix('>')
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .unwrap_or(line);
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
 /// Lines that name an address inside a sentence with an SMTP code:
 /// `550 5.1.1 <a@b>... User unknown`, `RCPT TO:<a@b> 550 …`,
 /// `Your message to a@b was rejected: …`.
@@ -334,6 +504,7 @@ mod tests {
         reader(&LayoutInput {
             text,
             from: Some("mailer-daemon@mx.test"),
+            to: &[],
         })
     }
 

@@ -322,19 +322,33 @@ pub fn classify_mail(mail: &parse::Mail) -> Verdict {
         evidence.push("RFC 3464 delivery-status report".to_string());
     }
 
+    let to: Vec<String> = mail
+        .header("to")
+        .map(|v| {
+            address::find_all(v)
+                .into_iter()
+                .map(|f| f.address)
+                .collect()
+        })
+        .unwrap_or_default();
     let input = layouts::LayoutInput {
         text: report_text,
         from: mail.from_address.as_deref(),
+        to: &to,
     };
-    let mut layout_findings = Vec::new();
-    for (name, reader) in layouts::READERS {
-        let found = reader(&input);
-        if !found.is_empty() {
-            layout_findings = found;
-            if findings.is_empty() && bounce_like {
-                evidence.push((*name).to_string());
-            }
-            break;
+    let mut layout_findings =
+        run_readers(&input, &mut evidence, findings.is_empty() && bounce_like);
+    if layout_findings.is_empty() && findings.is_empty() && report_text.contains("\n>") {
+        // A bounce forwarded by a person: read it without the quoting.
+        let unquoted = layouts::unquote(report_text);
+        let inner = layouts::report_part(&unquoted);
+        let input = layouts::LayoutInput {
+            text: inner,
+            ..input
+        };
+        layout_findings = run_readers(&input, &mut evidence, bounce_like);
+        if !layout_findings.is_empty() {
+            evidence.push("quoted (forwarded) bounce".to_string());
         }
     }
 
@@ -410,6 +424,35 @@ pub fn classify_mail(mail: &parse::Mail) -> Verdict {
     verdict.recipients = recipients;
     verdict.evidence = evidence;
     verdict
+}
+
+/// Run the layout readers in order; the first that finds recipients wins.
+/// The bounce's own To (the original sender) is dropped from the result
+/// unless it is all there is (anonymised samples reuse one address).
+fn run_readers(
+    input: &layouts::LayoutInput<'_>,
+    evidence: &mut Vec<String>,
+    note: bool,
+) -> Vec<Finding> {
+    for (name, reader) in layouts::READERS {
+        let mut found = reader(input);
+        if found.is_empty() {
+            continue;
+        }
+        let not_sender: Vec<Finding> = found
+            .iter()
+            .filter(|f| !input.to.iter().any(|t| t.eq_ignore_ascii_case(&f.address)))
+            .cloned()
+            .collect();
+        if !not_sender.is_empty() {
+            found = not_sender;
+        }
+        if note {
+            evidence.push((*name).to_string());
+        }
+        return found;
+    }
+    Vec::new()
 }
 
 /// Subjects and senders that bounces use; a text layout is trusted only on

@@ -94,7 +94,7 @@ mod tests {
         );
         assert_eq!(
             lookup("a@ezweb.ne.jp", None, "550 <a@ezweb.ne.jp>: User unknown"),
-            None
+            Some(Reason::UserUnknown)
         );
         assert_eq!(lookup("a@example.test", None, "550 : User unknown"), None);
         assert_eq!(
