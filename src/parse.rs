@@ -186,7 +186,14 @@ fn content_type_of(part: &mail_parser::MessagePart<'_>) -> String {
     }
 }
 
-fn original_from_message(m: &Message<'_>) -> Original {
+/// Headers of a nested message. mail-parser keeps a nested message's header
+/// offsets relative to the outermost message, so they are read from the
+/// outer bytes; if that yields nothing sensible, from the nested bytes.
+fn original_from_message(m: &Message<'_>, outer: &[u8]) -> Original {
+    let headers = collect_headers(m.headers(), outer);
+    if headers.iter().any(|(_, v)| !v.is_empty()) {
+        return Original { headers };
+    }
     Original {
         headers: collect_headers(m.headers(), m.raw_message()),
     }
@@ -239,6 +246,19 @@ pub fn decode_bytes(b: &[u8]) -> String {
     encoding_rs::WINDOWS_1252.decode(b).0.into_owned()
 }
 
+/// Offset of the body: just after the first empty line.
+fn find_body(raw: &[u8]) -> usize {
+    let mut i = 0usize;
+    while i < raw.len() {
+        match raw.get(i..) {
+            Some(r) if r.starts_with(b"\r\n\r\n") => return i + 4,
+            Some(r) if r.starts_with(b"\n\n") => return i + 2,
+            _ => i += 1,
+        }
+    }
+    raw.len()
+}
+
 /// Take a raw message apart.
 pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
     let raw = raw.get(..MAX_INPUT).unwrap_or(raw);
@@ -287,7 +307,7 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
                 } else if ct.contains("feedback-report") {
                     mail.feedback_report.push(decode_bytes(m.raw_message()));
                 } else if mail.original.is_none() {
-                    mail.original = Some(original_from_message(m));
+                    mail.original = Some(original_from_message(m, raw));
                 }
             }
             body => {
@@ -322,6 +342,14 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
         }
     }
     mail.text = if plain.trim().is_empty() { html } else { plain };
+    if mail.text.trim().is_empty() && mail.delivery_status.is_empty() {
+        // Broken MIME (a boundary parameter that lost its folding) hides
+        // every part; read the raw body as text rather than nothing.
+        let body_start = find_body(raw);
+        let body = raw.get(body_start..).unwrap_or(&[]);
+        let body = body.get(..body.len().min(MAX_TEXT)).unwrap_or(body);
+        mail.text = decode_bytes(body);
+    }
     if mail.text.len() > MAX_TEXT {
         let mut cut = MAX_TEXT;
         while cut > 0 && !mail.text.is_char_boundary(cut) {

@@ -28,6 +28,7 @@ pub type Reader = (&'static str, fn(&LayoutInput<'_>) -> Vec<Finding>);
 /// any recipient wins; later readers only add diagnostics.
 pub const READERS: &[Reader] = &[
     ("sendmail layout", sendmail),
+    ("sendmail transcript layout", sendmail_transcript),
     ("address block layout", address_blocks),
     ("envelope echo layout", envelope_rcpt),
     ("sentence layout", sentence_address),
@@ -294,6 +295,56 @@ fn sendmail(input: &LayoutInput<'_>) -> Vec<Finding> {
             }
         } else if t.starts_with("...") && t.contains("while talking to") {
             current = None;
+        }
+    }
+    out
+}
+
+static TRANSCRIPT_VERDICT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*([245][0-9][0-9])[ -]<?([^\s<>]+@[^\s<>]+?)>?\.\.\.\s*(.*)$")
+        .expect("static regex")
+});
+
+/// Sendmail's transcript without the address list (old Sendmail 5 and
+/// friends): `550 <a@b>... User unknown` lines give the verdict per
+/// recipient; the `>>>`/`<<<` exchange since the previous verdict is its
+/// context.
+fn sendmail_transcript(input: &LayoutInput<'_>) -> Vec<Finding> {
+    let Some(start) = input.text.find("Transcript of session follows") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut since_last: Vec<&str> = Vec::new();
+    for line in input.text.get(start..).unwrap_or("").lines().skip(1) {
+        let t = line.trim();
+        if let Some(c) = TRANSCRIPT_VERDICT.captures(t) {
+            if let Some(addr) = c.get(2).and_then(|m| address::normalize(m.as_str())) {
+                if ok_recipient(&addr, input) {
+                    let mut diag = t.to_string();
+                    let ctx = since_last.join(" ");
+                    if !ctx.is_empty() {
+                        diag = format!("{diag} | {ctx}");
+                    }
+                    push_unique(
+                        &mut out,
+                        Finding {
+                            address: addr,
+                            diagnostic: diag,
+                            command: super::status::find_command(&ctx),
+                            source: "sendmail transcript layout",
+                            ..Finding::default()
+                        },
+                    );
+                }
+            }
+            since_last.clear();
+            continue;
+        }
+        if t.to_ascii_lowercase().starts_with("while talking to") || t.starts_with("...") {
+            since_last.clear();
+        }
+        if !t.is_empty() && since_last.len() < 8 {
+            since_last.push(t);
         }
     }
     out

@@ -9,6 +9,7 @@
 
 pub mod address;
 pub mod layouts;
+pub mod notification;
 pub mod phrases;
 pub mod rhost;
 pub mod status;
@@ -315,6 +316,21 @@ pub fn classify_mail(mail: &parse::Mail) -> Verdict {
         return verdict;
     }
 
+    match notification::read(&mail.text) {
+        Some(notification::Notification::Complaint(addrs, ftype)) => {
+            evidence.push("SES complaint notification".to_string());
+            verdict.kind = Kind::Feedback;
+            verdict.recipients = feedback_recipients(addrs, ftype);
+            verdict.evidence = evidence;
+            return verdict;
+        }
+        Some(notification::Notification::Recipients(found)) if !found.is_empty() => {
+            evidence.push("SES notification (JSON)".to_string());
+            return finish(verdict, found, "", evidence);
+        }
+        _ => {}
+    }
+
     let report_text = layouts::report_part(&mail.text);
     let bounce_like = looks_like_bounce(mail, report_text);
     let mut findings = dsn_findings(mail, &mut evidence);
@@ -375,6 +391,15 @@ pub fn classify_mail(mail: &parse::Mail) -> Verdict {
         }
     }
 
+    if findings.is_empty() && bounce_like {
+        // Nothing in the report names the recipient, but the returned
+        // message does: a single To of the original is the recipient.
+        if let Some(f) = original_recipient(mail, report_text) {
+            evidence.push("recipient from the returned message's To".to_string());
+            findings.push(f);
+        }
+    }
+
     if findings.is_empty() {
         if let Some(r) = autoreply(mail, &mut evidence) {
             verdict.kind = Kind::Autoreply;
@@ -386,9 +411,18 @@ pub fn classify_mail(mail: &parse::Mail) -> Verdict {
         return verdict;
     }
 
+    finish(verdict, findings, report_text, evidence)
+}
+
+/// Decide every finding and set the verdict's kind.
+fn finish(
+    mut verdict: Verdict,
+    findings: Vec<Finding>,
+    shared: &str,
+    evidence: Vec<String>,
+) -> Verdict {
     // Text shared by all recipients (for reports that put the reason once,
     // above the list), used only when a recipient's own text says nothing.
-    let shared = report_text;
     let mut recipients: Vec<Recipient> = Vec::new();
     for f in findings.iter().take(1000) {
         let mut f = f.clone();
@@ -426,6 +460,38 @@ pub fn classify_mail(mail: &parse::Mail) -> Verdict {
     verdict
 }
 
+/// The single To of the returned original (a MIME part, or pasted after an
+/// "unsent message follows" marker), with the report text as diagnostic.
+fn original_recipient(mail: &parse::Mail, report_text: &str) -> Option<Finding> {
+    let pasted;
+    let original = match &mail.original {
+        Some(o) => o,
+        None => {
+            let rest = mail.text.get(report_text.len()..)?;
+            // Skip the marker line itself.
+            let rest = rest.split_once('\n').map(|(_, r)| r).unwrap_or(rest);
+            pasted = parse::original_from_text(rest.trim_start_matches(['\r', '\n']));
+            &pasted
+        }
+    };
+    let to = original.get("to")?;
+    let addrs = address::find_all(to);
+    if addrs.len() != 1 {
+        return None;
+    }
+    let a = addrs.into_iter().next()?.address;
+    if address::is_system_address(&a) || mail.from_address.as_deref() == Some(a.as_str()) {
+        return None;
+    }
+    let diag: String = report_text.split_whitespace().collect::<Vec<_>>().join(" ");
+    Some(Finding {
+        address: a,
+        diagnostic: diag.chars().take(2000).collect(),
+        source: "returned message",
+        ..Finding::default()
+    })
+}
+
 /// Run the layout readers in order; the first that finds recipients wins.
 /// The bounce's own To (the original sender) is dropped from the result
 /// unless it is all there is (anonymised samples reuse one address).
@@ -459,16 +525,16 @@ fn run_readers(
 /// a message that looks like a bounce, so that a human reply quoting
 /// "user unknown" is not read as one.
 static BOUNCE_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)undeliver|undelivered|delivery (?:status notification|failure|failed|has failed|problem|report|notification)|returned mail|returned to sender|mail delivery (?:failed|failure|system|subsystem)|failure notice|non[- ]?delivery|could not (?:be )?deliver|nicht zustellbar|unzustellbar|unable to deliver|delivery error|mail error|rejected|bounce|warning: (?:could not|message)|delayed mail|delivery delayed|mail system error|message not delivered|not delivered|delivery notification|permanent error|error sending|\berror\b|failed|returned|エラー|不達|配信(?:不能|失敗|エラー)|送信できませんでした|未配達").expect("static regex")
+    Regex::new(r"(?i)undeliver|undelivered|delivery (?:status notification|failure|failed|has failed|problem|report|notification)|returned mail|returned to sender|mail delivery (?:failed|failure|system|subsystem)|failure notice|non[- ]?delivery|could not (?:be )?deliver|nicht zustellbar|unzustellbar|unable to deliver|delivery error|mail error|rejected|bounce|warning: (?:could not|message)|delayed mail|delivery delayed|mail system error|message not delivered|not delivered|delivery notification|permanent error|error sending|\berror\b|failed|returned|エラー|不達|配信(?:不能|失敗|エラー)|送信できませんでした|できませんでした|未配達|エラー通知").expect("static regex")
 });
 
 static BOUNCE_SENDER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)mailer-daemon|postmaster|mail[ -]?delivery|mail ?administrator|mail ?system|^(?:bounce|bounces|noreply|no-reply|daemon|mdaemon|mailer|smtp|mta)[@+.-]|system administrator|administrator@|undeliver|returned|mailerdaemon").expect("static regex")
+    Regex::new(r"(?i)mailer-daemon|postmaster|mail[ -]?delivery|mail ?administrator|mail ?system|^(?:bounce|bounces|noreply|no-reply|daemon|mdaemon|mailer|smtp|mta)[@+.-]|system administrator|administrator@|undeliver|returned|mailerdaemon|post_master|interscan").expect("static regex")
 });
 
 /// Phrases that only a delivery report writes.
 static BOUNCE_BODY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)this is the mail system at host|could not be delivered to one or more|delivery to the following recipients? (?:failed|has failed|was unsuccessful)|the following addresses? had (?:permanent|transient)|this is the qmail-send program|i'm afraid i wasn't able to deliver|message could not be delivered|delivery has failed to these recipients|your message (?:could not|cannot|was not|wasn't|did not) (?:be )?(?:delivered|reach)|undeliverable|permanent error|unable to deliver|failed to deliver|delivery (?:failed|failure)|was not delivered|could not deliver|not be delivered|returned to sender|transcript of session follows|remote host said|said: [245][0-9][0-9]|in reply to (?:rcpt to|end of data|mail from|data)|smtp error from remote|送信できませんでした|配信できませんでした|届きませんでした|配送できませんでした").expect("static regex")
+    Regex::new(r"(?i)this is the mail system at host|could not be delivered to one or more|delivery to the following recipients? (?:failed|has failed|was unsuccessful)|the following addresses? had (?:permanent|transient)|this is the qmail-send program|i'm afraid i wasn't able to deliver|message could not be delivered|delivery has failed to these recipients|your message (?:could not|cannot|was not|wasn't|did not) (?:be )?(?:delivered|reach)|undeliverable|permanent error|unable to deliver|failed to deliver|delivery (?:failed|failure)|was not delivered|could not deliver|not be delivered|returned to sender|transcript of session follows|remote host said|said: [245][0-9][0-9]|in reply to (?:rcpt to|end of data|mail from|data)|smtp error from remote|送信できませんでした|配信できませんでした|届きませんでした|配送できませんでした|requested action not taken|rcpt to:|<<< [245][0-9][0-9]|error message below").expect("static regex")
 });
 
 /// Whether the message presents itself as a delivery report.
@@ -1032,6 +1098,16 @@ fn feedback(mail: &parse::Mail, evidence: &mut Vec<String>) -> Option<Vec<Recipi
     let is_arf =
         mail.report_type.as_deref() == Some("feedback-report") || !mail.feedback_report.is_empty();
     if !is_arf {
+        // Apple Mail's one-click unsubscribe is a complaint of the opt-out
+        // kind, sent by the recipient themself.
+        if mail
+            .header("x-apple-unsubscribe")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        {
+            evidence.push("X-Apple-Unsubscribe request".to_string());
+            let addrs = mail.from_address.iter().cloned().collect();
+            return Some(feedback_recipients(addrs, Some("opt-out".to_string())));
+        }
         return None;
     }
     evidence.push("ARF feedback report (RFC 5965)".to_string());
@@ -1044,7 +1120,7 @@ fn feedback(mail: &parse::Mail, evidence: &mut Vec<String>) -> Option<Vec<Recipi
     let ftype = get("feedback-type").map(|s| s.to_ascii_lowercase());
     let mut addrs: Vec<String> = fields
         .iter()
-        .filter(|(k, _)| k == "original-rcpt-to" || k == "removal-recipient")
+        .filter(|(k, _)| k == "original-rcpt-to")
         .filter_map(|(_, v)| address::find_first(v))
         .collect();
     if addrs.is_empty() {
@@ -1052,32 +1128,35 @@ fn feedback(mail: &parse::Mail, evidence: &mut Vec<String>) -> Option<Vec<Recipi
             addrs.extend(address::find_all(to).into_iter().map(|f| f.address));
         }
     }
+    Some(feedback_recipients(addrs, ftype))
+}
+
+/// Feedback recipients, or Sisimai's placeholder when the report names none.
+fn feedback_recipients(mut addrs: Vec<String>, ftype: Option<String>) -> Vec<Recipient> {
     if addrs.is_empty() {
         addrs.push(UNDISCLOSED_RECIPIENT.to_string());
     }
     addrs.dedup();
-    Some(
-        addrs
-            .into_iter()
-            .map(|a| Recipient {
-                address: a,
-                alias: None,
-                reason: Reason::Feedback,
-                severity: Severity::None,
-                status: None,
-                reply_code: None,
-                command: None,
-                action: None,
-                remote_mta: None,
-                diagnostic: None,
-                feedback_type: ftype.clone(),
-                evidence: vec![format!(
-                    "Feedback-Type {}",
-                    ftype.as_deref().unwrap_or("(none)")
-                )],
-            })
-            .collect(),
-    )
+    addrs
+        .into_iter()
+        .map(|a| Recipient {
+            address: a,
+            alias: None,
+            reason: Reason::Feedback,
+            severity: Severity::None,
+            status: None,
+            reply_code: None,
+            command: None,
+            action: None,
+            remote_mta: None,
+            diagnostic: None,
+            feedback_type: ftype.clone(),
+            evidence: vec![format!(
+                "Feedback-Type {}",
+                ftype.as_deref().unwrap_or("(none)")
+            )],
+        })
+        .collect()
 }
 
 static AUTOREPLY_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
