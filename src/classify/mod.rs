@@ -269,6 +269,9 @@ pub struct Finding {
     /// findings) or of the whole report: read only when the diagnostic
     /// itself names no reason.
     pub context: String,
+    /// Whether `context` is this recipient's own block of the report (not
+    /// the whole report shared by every recipient).
+    pub context_is_own: bool,
     /// A reason the layout itself states (a carrier's fixed wording).
     pub reason_hint: Option<Reason>,
 }
@@ -431,6 +434,8 @@ fn finish(
                 .get(..shared.len().min(4096))
                 .unwrap_or("")
                 .to_string();
+            // With one recipient, the whole report is about it.
+            f.context_is_own = findings.len() == 1;
         }
         let r = decide(&f);
         if !recipients
@@ -644,6 +649,7 @@ fn merge_layout(findings: &mut [Finding], layout: &[Finding]) {
         });
         if let Some(l) = matched {
             f.context = l.diagnostic.clone();
+            f.context_is_own = true;
             if f.command.is_none() {
                 f.command = l.command.clone();
             }
@@ -660,7 +666,7 @@ fn findings_len_one(v: &[Finding]) -> bool {
 
 /// Words that make an otherwise permanent-looking failure temporary.
 static TEMPORARY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\btemporar(?:y|ily)\b|try (?:again )?later|try again|\bdeferred\b|will (?:be )?retr|still trying").expect("static regex")
+    Regex::new(r"(?i)\btemporar(?:y|ily)\b|try (?:again )?later|not found, try again|\bdeferred\b|will (?:be )?retr|still trying").expect("static regex")
 });
 
 /// Decide one recipient's reason and severity from its evidence.
@@ -772,6 +778,7 @@ const FIRST_ORDER: &[Reason] = &[
     Reason::Rejected,
     Reason::NotAccept,
     Reason::HostUnknown,
+    Reason::VirusDetected,
     Reason::SpamDetected,
     Reason::TooManyConn,
     Reason::Speeding,
@@ -819,7 +826,7 @@ fn reason_holds(
     matched: &[Reason],
     command: Option<&str>,
     security_class: bool,
-    strong_with_code: bool,
+    strong: bool,
 ) -> bool {
     let has = |x: Reason| matched.contains(&x);
     match r {
@@ -838,7 +845,8 @@ fn reason_holds(
             .iter()
             .any(|x| has(*x));
             if by_status == Some(Reason::UserUnknown) {
-                !softer && !matches!(command, Some("DATA" | "MAIL"))
+                // An explicit x.1.1 names the mailbox whatever the stage.
+                !softer
             } else if has(Reason::UserUnknown) && !softer {
                 // Refused at RCPT TO: the address. After DATA the recipient
                 // had been accepted, so "unknown user" is a filter's
@@ -847,9 +855,7 @@ fn reason_holds(
                 // only an unmistakable wording with an SMTP code decides.
                 match command {
                     Some("RCPT") => true,
-                    None => {
-                        strong_with_code && !security_class && by_status != Some(Reason::Filtered)
-                    }
+                    None => strong && !security_class && by_status != Some(Reason::Filtered),
                     _ => false,
                 }
             } else {
@@ -862,7 +868,8 @@ fn reason_holds(
         Reason::Rejected => {
             by_status == Some(r)
                 || has(r)
-                || command == Some("MAIL")
+                || (command == Some("MAIL")
+                && !FIRST_ORDER.iter().any(|x| *x != Reason::Rejected && has(*x)))
                 // A domain refused after RCPT TO was accepted is the
                 // sender's, not the recipient's.
                 || (has(Reason::HostUnknown) && command == Some("DATA"))
@@ -930,10 +937,10 @@ fn pick_reason(
         .is_none_or(|t| !t.starts_with("x-unix"));
     let security_class = st.is_some_and(|s| s.subject == 7);
     let has_code = st.is_some() || status::find_reply_code(diag).is_some();
-    let strong_with_code = has_code && phrases::strong_user_unknown(diag);
+    let strong = phrases::strong_user_unknown(diag, has_code);
     // The surrounding text can only soften: a full mailbox or a disabled
     // account named there is believed over a bare "user unknown".
-    if place == "diagnostic" && !f.context.is_empty() {
+    if place == "diagnostic" && f.context_is_own && !f.context.is_empty() {
         for r in phrases::all_matches(&f.context) {
             if matches!(
                 r,
@@ -951,14 +958,7 @@ fn pick_reason(
     }
     if smtp_like {
         for r in FIRST_ORDER {
-            if reason_holds(
-                *r,
-                by_status,
-                &matched,
-                command,
-                security_class,
-                strong_with_code,
-            ) {
+            if reason_holds(*r, by_status, &matched, command, security_class, strong) {
                 if matched.contains(r) {
                     ev.push(format!("phrase family {r} in {place}"));
                 } else {
@@ -1021,7 +1021,7 @@ fn pick_reason(
 }
 
 static CONNECT_FAILURE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)timed? ?out|timeout|not reachable|unreachable|could not connect|unable to connect|connection (?:refused|reset|lost)").expect("static regex")
+    Regex::new(r"(?i)timed? ?out|timeout|host not reachable").expect("static regex")
 });
 
 /// A temporary failure changes what some reasons mean: a DNS miss that says

@@ -25,7 +25,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::MailboxFull,
-        r"(?:mail ?box|mail ?folder|inbox|account|user|recipient)(?:'s)? (?:\S+ ){0,3}(?:is |was )?(?:over|exceed(?:s|ed|ing)?) (?:the |its |his |her |their )?(?:storage |disk |mailbox )?(?:quota|allocation|limit|size limit)",
+        r"(?:mail ?box|mail ?folder|inbox|account|user|recipient)(?:'s)? (?:\S+ ){0,3}(?:is |was )?(?:over|exceed(?:s|ed|ing)?) (?:the |its |his |her |their )?(?:storage |disk |mailbox )?(?:quota|allocation|limit|size limit|(?:allowed |maximum )?size)",
     ),
     (
         Reason::MailboxFull,
@@ -52,7 +52,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- The account exists but is closed or disabled -------------------
     (
         Reason::Suspend,
-        r"(?:mail ?box|account|user|recipient|address)(?:'s)? (?:\S+ ){0,2}(?:has been |is |was |are |currently )?(?:disabled|suspended|deactivated|inactive|locked|frozen|blocked by (?:the )?(?:administrator|provider)|not active|temporarily unavailable|on hold|closed|expired)",
+        r"(?:mail ?box|account|user|recipient|address)(?:'s)? (?:\S+ ){0,2}(?:has been |is |was |are |currently )?(?:disabled|suspended|deactivated|inactive|locked|frozen|blocked by (?:the )?(?:administrator|provider)|not active|temporarily unavailable|closed|expired)",
     ),
     (
         Reason::Suspend,
@@ -66,7 +66,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- Relaying -------------------------------------------------------
     (
         Reason::NoRelaying,
-        r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed|authorized)|prohibited|refused)|not (?:permitted|allowed|authorized) to relay|unable to relay|(?:we|i) do not relay|no relaying|relay not permitted|not a gateway|relaying mail to \S+ is not allowed|relay (?:is )?not allowed|not configured to relay",
+        r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed|authorized)|prohibited|refused)|not (?:permitted|allowed|authorized) to relay|unable to relay|(?:we|i) do not relay|no relaying|relay not permitted|not a gateway|relaying mail to \S+ is not allowed|relay (?:is )?not allowed|not configured to relay|insecure (?:mail )?relay",
     ),
     // --- Authentication of the sender -----------------------------------
     (
@@ -95,12 +95,12 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- The recipient's own filter ----------------------------------------
     (
         Reason::Filtered,
-        r"due to (?:the )?recipient'?s? (?:policy|preferences|settings|filter)|refused due to recipient preferences|rejected by (?:the )?recipient|(?:recipient|user) (?:has )?(?:rejected|refused|blocked) (?:your|the|this|mail|e-?mail|message|messages|sender)|only accepting mail from specific|is not accepting (?:any )?(?:mail|e-?mail)|user reject|restricted (?:sms )?e-?mail|not accepting mail from you|blocked by (?:the )?(?:recipient|user)|filtered by (?:the )?recipient|message filtered|recipient'?s? (?:mail )?filter|受信拒否|拒否設定",
+        r"due to (?:the )?recipient'?s? (?:policy|preferences|settings|filter)|refused due to recipient preferences|(?:recipient|user) (?:has )?(?:rejected|refused|blocked) (?:your|the|this|mail|e-?mail|message|messages|sender)|only accepting mail from specific|is not accepting (?:any )?(?:mail|e-?mail)|user reject|restricted (?:sms )?e-?mail|not accepting mail from you|blocked by (?:the )?(?:recipient|user)|filtered by (?:the )?recipient|message filtered|recipient'?s? (?:mail )?filter|受信拒否|拒否設定",
     ),
     // --- RFC compliance of the message -------------------------------------
     (
         Reason::NotCompliantRfc,
-        r"rfc ?(?:5322|2822|822|5321|2045|1123)|not (?:rfc)? ?compliant|duplicate (?:header|message-id)|multiple (?:addresses in )?(?:from|to|subject|date|sender|message-id) (?:header|field)s?|(?:missing|invalid) (?:date|message-id|from) header|header (?:is )?(?:malformed|invalid|missing)",
+        r"rfc ?(?:5322|2822|822|5321|2045|1123)|not (?:rfc)? ?compliant|duplicate (?:header|message-id)|multiple (?:addresses in )?(?:from|to|subject|date|sender|message-id):? (?:header|field)s?|(?:missing|invalid) (?:date|message-id|from) header|header (?:is )?(?:malformed|invalid|missing)",
     ),
     // --- Reputation ----------------------------------------------------------
     (
@@ -110,7 +110,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- The envelope sender was refused --------------------------------------
     (
         Reason::Rejected,
-        r"sender (?:address )?(?:rejected|refused|denied|blocked|not allowed|invalid|unknown|verify failed|verification failed)|(?:rejected|refused|blocked|denied) sender|bad sender|invalid sender|sender (?:domain|address) (?:must exist|not found|does not exist|is empty|unresolvable)|domain of sender address \S+ does not exist|mail from \S+ (?:rejected|refused)|envelope sender|(?:your|the) (?:e-?mail )?address (?:has been |is )?(?:blacklisted|blocked|rejected)|sender is on (?:a|the|our) (?:black|block)\s?list|unverified (?:sender|address)|sender .{0,40}not permitted|return path|null sender|\bfrom address\b.{0,30}(?:invalid|rejected|not allowed)|administrative prohibition|purported responsible address|unrou?t(?:e)?able sender|permission to post|not (?:allowed|authorized|permitted) to post|sender was rejected|sending to/from an address that has been blacklisted|address rejected.{0,20}domain not found|sender .{0,30}blacklist",
+        r"sender (?:address )?(?:rejected|refused|denied|blocked|not allowed|invalid|unknown|verify failed|verification failed)|(?:rejected|refused|blocked|denied) sender|bad sender|invalid sender|sender (?:domain|address) (?:must exist|not found|does not exist|is empty|unresolvable)|domain of sender address \S+ does not exist|mail from \S+ (?:rejected|refused)|envelope sender|(?:your|the) (?:e-?mail )?address (?:has been |is )?(?:blacklisted|blocked|rejected)|sender is on (?:a|the|our) (?:black|block)\s?list|unverified (?:sender|address)|sender .{0,40}not permitted|return path|null sender|\bfrom address\b.{0,30}(?:invalid|rejected|not allowed)|administrative prohibition|purported responsible address|unrou?t(?:e)?able sender|permission to post|not (?:allowed|authorized|permitted) to post|sender was rejected|sending to/from an address that has been blacklisted|投稿する権限|張貼留言的權限|address rejected.{0,20}domain not found|sender .{0,30}blacklist",
     ),
     // --- The sending host (IP) was refused ---------------------------------
     (
@@ -165,7 +165,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::SystemError,
-        r"local (?:error|problem|configuration error)|system (?:error|failure|problem)|internal (?:server )?(?:error|failure|problem)|server (?:error|failure|configuration)|queue (?:write )?error|service (?:is |currently )?(?:temporarily )?unavailable|try again later|temporar(?:y|ily) (?:failure|unavailable|problem|error|local problem|rejected)|i/o error|input/output error|unable to (?:create|open|write|deliver)|can(?:'|no)t (?:create|open|write)|cannot (?:create|open|write)|resources? (?:temporarily )?unavailable|out of memory|mail ?system (?:error|failure|full)",
+        r"local (?:error|problem|configuration error)|system (?:error|failure|problem)|internal (?:server )?(?:error|failure|problem)|server (?:error|failure|configuration)|queue (?:write )?error|service (?:is |currently )?(?:temporarily )?unavailable|temporary local problem|i/o error|input/output error|unable to (?:create|open|write|deliver)|can(?:'|no)t (?:create|open|write)|cannot (?:create|open|write)|resources? (?:temporarily )?unavailable|out of memory|mail ?system (?:error|failure|full)",
     ),
     (
         Reason::SyntaxError,
@@ -173,7 +173,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Expired,
-        r"(?:delivery|retry|queue) (?:time|timeout|period|lifetime) (?:has )?(?:expired|exceeded|reached)|retry timeout exceeded|message (?:has been|was|expired|is) .{0,30}(?:in (?:the )?queue|expired)|too long in (?:the )?queue|(?:could not|couldn't|was not|not) (?:be )?deliver(?:ed)? .{0,40}(?:for|within|in|after) (?:the (?:last|past) )?[0-9]+ (?:hours|days|minutes)|(?:could not|unable to) (?:send|deliver) (?:the )?message for (?:the )?past|giving up|gave up|message expired|retry timeout exceeded|all hosts have been failing|did not accept our requests to connect|will be retried for|unable to deliver message after multiple retries|delivery (?:expired|attempts? (?:have )?(?:failed|expired))|maximum (?:delivery )?(?:retry|time)",
+        r"(?:delivery|retry|queue) (?:time|timeout|period|lifetime) (?:has )?(?:expired|exceeded|reached)|retry timeout exceeded|message (?:has been|was|expired|is) .{0,30}(?:in (?:the )?queue|expired)|too long in (?:the )?queue|(?:could not|couldn't|was not|not) (?:be )?deliver(?:ed)? .{0,40}(?:for|within|in|after) (?:the (?:last|past) )?[0-9]+ (?:hours|days|minutes)|(?:could not|unable to) (?:send|deliver) (?:the )?message for (?:the )?past|giving up|gave up|message expired|retry timeout exceeded|all hosts have been failing|did not accept our requests to connect|will be retried for|unable to deliver message after multiple retries|failed [0-9]+ attempts|delivery (?:expired|attempts? (?:have )?(?:failed|expired))|maximum (?:delivery )?(?:retry|time)",
     ),
     (
         Reason::NotAccept,
@@ -206,12 +206,11 @@ static STRONG_USER_UNKNOWN: LazyLock<RegexSet> = LazyLock::new(|| {
         r"no such (?:user|mailbox|recipient|account|local user|person|e-?mail address)",
         r"(?:user|recipient|mailbox|account|addressee|e-?mail address)(?:'s)? (?:name )?(?:does not|doesn't|do not|did not) exist",
         r"(?:user|mailbox|recipient|account) (?:does )?not exist",
-        r"(?:mailbox|recipient|user) (?:was |is )?not found|recipientnotfound",
+        r"recipientnotfound",
         r"recipient name is not recognized",
         r"invalid (?:recipient|mailbox)|(?:recipient|mailbox) (?:is )?invalid",
         r"unknown (?:recipient|mailbox|local[- ]?part)",
         r"no mailbox here|is not a valid (?:mailbox|user|recipient)",
-        r"doesn't have an? \S+ account",
         r"email account that you tried to reach does not exist",
         r"addressee unknown|not our customer|user not local",
         r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|ディレクトリには見つかりません|該当するユーザ|存在しない(?:ユーザ|アドレス|メール)",
@@ -221,9 +220,19 @@ static STRONG_USER_UNKNOWN: LazyLock<RegexSet> = LazyLock::new(|| {
     .expect("static regex")
 });
 
-/// Whether the text says, unmistakably, that the mailbox does not exist.
-pub fn strong_user_unknown(text: &str) -> bool {
-    STRONG_USER_UNKNOWN.is_match(text)
+/// Strong wordings that still need an SMTP code beside them: relays also
+/// write "recipient not found" about their own routing tables.
+static STRONG_WITH_CODE: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSetBuilder::new([r"(?:mailbox|recipient|user) (?:was |is )?not found"])
+        .case_insensitive(true)
+        .build()
+        .expect("static regex")
+});
+
+/// Whether the text says, unmistakably, that the mailbox does not exist
+/// (`has_code`: an SMTP reply or status code stands beside it).
+pub fn strong_user_unknown(text: &str, has_code: bool) -> bool {
+    STRONG_USER_UNKNOWN.is_match(text) || (has_code && STRONG_WITH_CODE.is_match(text))
 }
 
 /// Every reason whose family matches the text, in priority order.

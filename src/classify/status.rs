@@ -67,7 +67,6 @@ impl Status {
             (3, 0) | (3, 3) | (3, 5) => SystemError,
             // No answer / bad connection that ended a delivery attempt for
             // good after retries is the queue running out.
-            (4, 1) | (4, 2) if self.class == 4 => Expired,
             (4, 1) | (4, 2) | (4, 6) | (4, 0) => NetworkError,
             (4, 3) => SystemError,
             (4, 4) => HostUnknown,
