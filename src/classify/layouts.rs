@@ -125,7 +125,7 @@ fn ok_recipient(addr: &str, input: &LayoutInput<'_>) -> bool {
 /// `...`, an `(expanded from …)`, nothing, or the start of a diagnostic.
 static BLOCK_HEAD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"^[ \t]*(?:RCPT TO:|Recipient:|Recipient address:|Failed recipient:|To:|Address:)?[ \t]*[<"]?([^\s<>"@]+@[^\s<>":;,()]+?)[>"]?(?:[ \t]*\((?:expanded from|generated from|originally to)?:?[ \t]*<?([^\s<>()]+@[^\s<>()]+?)>?\))?[ \t]*(:|\.\.\.|,|[ \t]+on[ \t]|[ \t]+\(|[ \t]-|[ \t]*$|[ \t]+[0-9]{3}[ \t-]|[ \t]+[A-Za-z])"#,
+        r#"^[ \t]*(?:Recipient:|Recipient address:|Failed recipient:|Address:)?[ \t]*[<"]?([^\s<>"@]+@[^\s<>":;,()]+?)[>"]?(?:[ \t]*\((?:expanded from|generated from|originally to)?:?[ \t]*<?([^\s<>()]+@[^\s<>()]+?)>?\))?[ \t]*(:|\.\.\.|,|[ \t]+on[ \t]|[ \t]+\(|[ \t]-|[ \t]*$|[ \t]+[0-9]{3}[ \t-]|[ \t]+[A-Za-z])"#,
     )
     .expect("static regex")
 });
@@ -384,17 +384,21 @@ fn envelope_rcpt(input: &LayoutInput<'_>) -> Vec<Finding> {
                 diag.push(t);
             }
         }
+        // `Sent <<< RCPT TO:` answered on the next line is the RCPT stage;
+        // a summary of the envelope says nothing about the stage.
+        let stage = Some("RCPT".to_string()).filter(|_| {
+            lines
+                .get(i + 1)
+                .is_some_and(|n| super::status::find_reply_code(n).is_some())
+        });
         push_unique(
             &mut out,
             Finding {
                 address: addr,
                 diagnostic: diag.join(" "),
                 source: "envelope echo layout",
-                command: Some("RCPT".to_string()).filter(|_| {
-                    lines
-                        .get(i + 1)
-                        .is_some_and(|n| super::status::find_reply_code(n).is_some())
-                }),
+                command: stage.clone(),
+                loose: stage.is_none(),
                 ..Finding::default()
             },
         );

@@ -269,6 +269,10 @@ pub struct Finding {
     /// findings) or of the whole report: read only when the diagnostic
     /// itself names no reason.
     pub context: String,
+    /// The diagnostic was found near the address but not tied to it by the
+    /// layout (an envelope summary beside an error text): never enough on
+    /// its own to call the address unknown.
+    pub loose: bool,
     /// Whether `context` is this recipient's own block of the report (not
     /// the whole report shared by every recipient).
     pub context_is_own: bool,
@@ -937,7 +941,12 @@ fn pick_reason(
         .is_none_or(|t| !t.starts_with("x-unix"));
     let security_class = st.is_some_and(|s| s.subject == 7);
     let has_code = st.is_some() || status::find_reply_code(diag).is_some();
-    let strong = phrases::strong_user_unknown(diag, has_code);
+    let phrase_text = if place == "diagnostic" {
+        diag
+    } else {
+        f.context.as_str()
+    };
+    let strong = !f.loose && phrases::strong_user_unknown(phrase_text, has_code);
     // The surrounding text can only soften: a full mailbox or a disabled
     // account named there is believed over a bare "user unknown".
     if place == "diagnostic" && f.context_is_own && !f.context.is_empty() {
@@ -959,10 +968,16 @@ fn pick_reason(
     if smtp_like {
         for r in FIRST_ORDER {
             if reason_holds(*r, by_status, &matched, command, security_class, strong) {
-                if matched.contains(r) {
+                if by_status == Some(*r) {
+                    ev.push(format!("status names {r}"));
+                } else if matched.contains(r) {
                     ev.push(format!("phrase family {r} in {place}"));
                 } else {
-                    ev.push(format!("status names {r}"));
+                    ev.push(format!(
+                        "{r} by SMTP stage {} and phrases {:?}",
+                        command.unwrap_or("unknown"),
+                        matched.iter().map(|m| m.as_str()).collect::<Vec<_>>()
+                    ));
                 }
                 return *r;
             }
