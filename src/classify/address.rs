@@ -131,7 +131,7 @@ pub fn is_system_address(addr: &str) -> bool {
     let local = addr.split('@').next().unwrap_or("").to_ascii_lowercase();
     matches!(
         local.as_str(),
-        "mailer-daemon" | "postmaster" | "mail-daemon" | "mailerdaemon" | "nobody" | "root"
+        "mailer-daemon" | "mail-daemon" | "mailerdaemon"
     )
 }
 

@@ -117,7 +117,14 @@ fn push_unique(out: &mut Vec<Finding>, f: Finding) {
 }
 
 fn ok_recipient(addr: &str, input: &LayoutInput<'_>) -> bool {
-    !is_system_address(addr) && input.from.is_none_or(|f| !f.eq_ignore_ascii_case(addr))
+    // The reporting host's own postmaster is a contact, not a recipient.
+    let own_postmaster = addr.to_ascii_lowercase().starts_with("postmaster@")
+        && input.from.is_some_and(|f| {
+            f.rsplit('@').next().unwrap_or("") == addr.rsplit('@').next().unwrap_or("")
+        });
+    !own_postmaster
+        && !is_system_address(addr)
+        && input.from.is_none_or(|f| !f.eq_ignore_ascii_case(addr))
 }
 
 /// A line that opens a recipient block: it begins with an address (maybe
@@ -125,7 +132,7 @@ fn ok_recipient(addr: &str, input: &LayoutInput<'_>) -> bool {
 /// `...`, an `(expanded from …)`, nothing, or the start of a diagnostic.
 static BLOCK_HEAD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"^[ \t]*(?:Recipient:|Recipient address:|Failed recipient:|Address:)?[ \t]*[<"]?([^\s<>"@]+@[^\s<>":;,()]+?)[>"]?(?:[ \t]*\((?:expanded from|generated from|originally to)?:?[ \t]*<?([^\s<>()]+@[^\s<>()]+?)>?\))?[ \t]*(:|\.\.\.|,|[ \t]+on[ \t]|[ \t]+\(|[ \t]-|[ \t]*$|[ \t]+[0-9]{3}[ \t-]|[ \t]+[A-Za-z])"#,
+        r#"^[ \t]*(?:[*\-•][ \t]+)?(?:Recipient:|Recipient address:|Failed recipient:|Address:)?[ \t]*[<"]?([^\s<>"@]+@[^\s<>":;,()]+?)[>"]?(?:[ \t]*\((?:expanded from|generated from|originally to)?:?[ \t]*<?([^\s<>()]+@[^\s<>()]+?)>?\))?[ \t]*(:|\.\.\.|,|[ \t]+on[ \t]|[ \t]+\(|[ \t]-|[ \t]*$|[ \t]+[0-9]{3}[ \t-]|[ \t]+[A-Za-z])"#,
     )
     .expect("static regex")
 });
@@ -170,17 +177,22 @@ fn address_blocks(input: &LayoutInput<'_>) -> Vec<Finding> {
         let head_indent = line.len() - line.trim_start().len();
         let mut j = i + 1;
         let mut taken = 0usize;
-        while j < lines.len() && taken < 12 {
+        let has_code = |d: &str| {
+            super::status::find_reply_code(d).is_some() || super::status::find_status(d).is_some()
+        };
+        while j < lines.len() && taken < 16 {
             let l = lines.get(j).copied().unwrap_or("");
             if l.trim().is_empty() {
-                // Exim and qmail put the diagnostic after the address
-                // line without a blank; Exchange puts one blank line.
-                if diag.is_empty() && taken == 0 {
-                    j += 1;
-                    taken += 1;
-                    continue;
+                // Exim and qmail put the diagnostic right under the address;
+                // Exchange, Gmail and m-FILTER leave blank lines and spread
+                // it over paragraphs. A paragraph break ends the block once
+                // the diagnostic carries an SMTP code.
+                if has_code(&diag) {
+                    break;
                 }
-                break;
+                j += 1;
+                taken += 1;
+                continue;
             }
             if BLOCK_HEAD.is_match(l)
                 && address::find_first(l).is_some_and(|a| a != addr)
@@ -212,7 +224,7 @@ fn address_blocks(input: &LayoutInput<'_>) -> Vec<Finding> {
 }
 
 static SENDMAIL_FATAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)-+\s*the following addresses? (?:had|have) (?:permanent fatal errors|transient non-fatal errors)|-+\s*the following addresses? (?:had|have) (?:delivery )?errors")
+    Regex::new(r"(?i)-+\s*the following addresses? (?:had|have) (?:permanent fatal errors|transient non-fatal errors)|-+\s*the following addresses? (?:had|have) (?:delivery )?(?:errors|problems)")
         .expect("static regex")
 });
 
@@ -407,7 +419,7 @@ fn envelope_rcpt(input: &LayoutInput<'_>) -> Vec<Finding> {
 }
 
 static DELIVERY_SENTENCE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)(?:deliver(?:ing|ed|y)?|send(?:ing)?|sent|transmit(?:ting|ted)?|reach|relay(?:ing|ed)?|forward(?:ing|ed)?|message)\b[^<@\n]{0,60}?\bto:?\s*[<"\[]?([^\s<>"\[\]]+@[^\s<>"\[\]]+)[>"\]]?(?:[\s.,:;]|$)"#).expect("static regex")
+    Regex::new(r#"(?i)(?:(?:un)?deliverable|deliver(?:ing|ed|y)?|send(?:ing)?|sent|transmit(?:ting|ted)?|reach|relay(?:ing|ed)?|forward(?:ing|ed)?|message)\b[^<@\n]{0,60}?\bto:?\s*[<"\[]?([^\s<>"\[\]]+@[^\s<>"\[\]]+)[>"\]]?(?:[\s.,:;]|$)"#).expect("static regex")
 });
 
 /// Reports that name the recipient inside a sentence ("There was an error

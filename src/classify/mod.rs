@@ -543,7 +543,7 @@ static BOUNCE_SENDER: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Phrases that only a delivery report writes.
 static BOUNCE_BODY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)this is the mail system at host|could not be delivered to one or more|delivery to the following recipients? (?:failed|has failed|was unsuccessful)|the following addresses? had (?:permanent|transient)|this is the qmail-send program|i'm afraid i wasn't able to deliver|message could not be delivered|delivery has failed to these recipients|your message (?:could not|cannot|was not|wasn't|did not) (?:be )?(?:delivered|reach)|undeliverable|permanent error|unable to deliver|failed to deliver|delivery (?:failed|failure)|was not delivered|could not deliver|not be delivered|returned to sender|transcript of session follows|remote host said|said: [245][0-9][0-9]|in reply to (?:rcpt to|end of data|mail from|data)|smtp error from remote|送信できませんでした|配信できませんでした|届きませんでした|配送できませんでした|requested action not taken|rcpt to:|<<< [245][0-9][0-9]|error message below").expect("static regex")
+    Regex::new(r"(?i)this is the mail system at host|could not be delivered to one or more|delivery to the following recipients? (?:failed|has failed|was unsuccessful)|the following addresses? had (?:permanent|transient)|this is the qmail-send program|i'm afraid i wasn't able to deliver|message could not be delivered|delivery has failed to these recipients|your message (?:could not|cannot|was not|wasn't|did not) (?:be )?(?:delivered|reach)|undeliverable|permanent error|unable to deliver|failed to deliver|delivery (?:failed|failure)|was not delivered|could not deliver|not be delivered|returned to sender|transcript of session follows|remote host said|said: [245][0-9][0-9]|in reply to (?:rcpt to|end of data|mail from|data)|smtp error from remote|送信できませんでした|配信できませんでした|届きませんでした|配送できませんでした|requested action not taken|rcpt to:|did not reach the following recipient|could not be reached|<<< [245][0-9][0-9]|error message below").expect("static regex")
 });
 
 /// Whether the message presents itself as a delivery report.
@@ -699,6 +699,16 @@ pub fn decide(f: &Finding) -> Recipient {
         })
         .or_else(|| {
             status::find_status(diag).inspect(|s| ev.push(format!("status {s} in diagnostic")))
+        })
+        .or_else(|| {
+            // A report about this recipient alone may give the code once,
+            // away from the address.
+            if f.context_is_own {
+                status::find_status(&f.context)
+                    .inspect(|s| ev.push(format!("status {s} in report text")))
+            } else {
+                None
+            }
         });
     // Sisimai's x.0.9xx pseudo codes and x.0.0 say only the class.
     let st = status_text.as_deref().and_then(status::Status::parse);
@@ -780,13 +790,13 @@ const FIRST_ORDER: &[Reason] = &[
     Reason::NotCompliantRfc,
     Reason::BadReputation,
     Reason::Rejected,
-    Reason::NotAccept,
     Reason::HostUnknown,
     Reason::VirusDetected,
     Reason::SpamDetected,
     Reason::TooManyConn,
     Reason::Speeding,
     Reason::Blocked,
+    Reason::NotAccept,
 ];
 
 /// Phrase-only reasons tried when the first order found nothing and the

@@ -25,7 +25,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::MailboxFull,
-        r"(?:mail ?box|mail ?folder|inbox|account|user|recipient)(?:'s)? (?:\S+ ){0,3}(?:is |was )?(?:over|exceed(?:s|ed|ing)?) (?:the |its |his |her |their )?(?:storage |disk |mailbox )?(?:quota|allocation|limit|size limit|(?:allowed |maximum )?size)",
+        r"(?:mail ?box|mail ?folder|inbox|account|user|recipient)(?:'s)? (?:\S+ ){0,3}(?:is |was )?(?:over|exceed(?:s|ed|ing)?) (?:the |its |his |her |their )?(?:storage |disk |mailbox |local )?(?:quota|allocation|limit|size limit|(?:allowed |maximum )?size)",
     ),
     (
         Reason::MailboxFull,
@@ -85,12 +85,12 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::UserUnknown,
-        r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|存在しない(?:ユーザ|アドレス|メール)|ディレクトリには見つかりません|該当するユーザ|受信者が見つかりません|アカウントが存在しません",
+        r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|存在しない(?:ユーザ|アドレス|メール)|ディレクトリには見つかりません|ディレクトリのリストにありません|該当するユーザ|受信者が見つかりません|アカウントが存在しません",
     ),
     // --- The domain does not exist ---------------------------------------
     (
         Reason::HostUnknown,
-        r"host (?:or domain name )?(?:is )?(?:unknown|not found)|unknown (?:host|domain)|no such (?:host|domain)|domain (?:name )?(?:not found|does not exist|doesn't exist|is not (?:valid|registered)|unknown|not exist)|name or service not known|host not found|name service error|unrouteable (?:mail )?domain|unrou?teable address|the domain is not reachable|couldn't find any host|could not find any host|no (?:mail exchanger|dns|address|a) records? (?:for|found)|bad host ?/? ?domain syntax|domain (?:is )?(?:invalid|not configured)|invalid domain|recipient domain (?:not found|does not exist|must exist)|hostname not found|domain lookup failed|all relevant mx records point to non-existent hosts|does not have (?:a )?valid mx|no route to domain",
+        r"host (?:or domain name )?(?:is )?(?:unknown|not found)|host \S+ not found|unknown (?:host|domain)|no such (?:host|domain)|domain (?:name )?(?:not found|does not exist|doesn't exist|is not (?:valid|registered)|unknown|not exist)|name or service not known|host not found|name service error|unrouteable (?:mail )?domain|unrou?teable address|the domain is not reachable|couldn't find any host|could not find any host|no (?:mail exchanger|dns|address|a) records? (?:for|found)|bad host ?/? ?domain syntax|domain (?:is )?(?:invalid|not configured)|invalid domain|recipient domain (?:not found|does not exist|must exist)|hostname not found|domain lookup failed|all relevant mx records point to non-existent hosts|does not have (?:a )?valid mx|no route to domain",
     ),
     // --- The recipient's own filter ----------------------------------------
     (
@@ -173,7 +173,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Expired,
-        r"(?:delivery|retry|queue) (?:time|timeout|period|lifetime) (?:has )?(?:expired|exceeded|reached)|retry timeout exceeded|message (?:has been|was|expired|is) .{0,30}(?:in (?:the )?queue|expired)|too long in (?:the )?queue|(?:could not|couldn't|was not|not) (?:be )?deliver(?:ed)? .{0,40}(?:for|within|in|after) (?:the (?:last|past) )?[0-9]+ (?:hours|days|minutes)|(?:could not|unable to) (?:send|deliver) (?:the )?message for (?:the )?past|giving up|gave up|message expired|retry timeout exceeded|all hosts have been failing|did not accept our requests to connect|will be retried for|unable to deliver message after multiple retries|failed [0-9]+ attempts|delivery (?:expired|attempts? (?:have )?(?:failed|expired))|maximum (?:delivery )?(?:retry|time)",
+        r"(?:delivery|retry|queue) (?:time|timeout|period|lifetime) (?:has )?(?:expired|exceeded|reached)|retry timeout exceeded|(?:aborted|gave up|given up) after [0-9.]+ (?:hour|day)|message (?:has been|was|expired|is) .{0,30}(?:in (?:the )?queue|expired)|too long in (?:the )?queue|(?:could not|couldn't|was not|not) (?:be )?deliver(?:ed)? .{0,40}(?:for|within|in|after) (?:the (?:last|past) )?[0-9]+ (?:hours|days|minutes)|(?:could not|unable to) (?:send|deliver) (?:the )?message for (?:the )?past|giving up|gave up|message expired|retry timeout exceeded|all hosts have been failing|did not accept our requests to connect|will be retried for|unable to deliver message after multiple retries|failed [0-9]+ attempts|delivery (?:expired|attempts? (?:have )?(?:failed|expired))|maximum (?:delivery )?(?:retry|time)",
     ),
     (
         Reason::NotAccept,
@@ -213,7 +213,7 @@ static STRONG_USER_UNKNOWN: LazyLock<RegexSet> = LazyLock::new(|| {
         r"no mailbox here|is not a valid (?:mailbox|user|recipient)",
         r"email account that you tried to reach does not exist",
         r"addressee unknown|not our customer|user not local",
-        r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|ディレクトリには見つかりません|該当するユーザ|存在しない(?:ユーザ|アドレス|メール)",
+        r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|ディレクトリには見つかりません|ディレクトリのリストにありません|該当するユーザ|存在しない(?:ユーザ|アドレス|メール)",
     ])
     .case_insensitive(true)
     .build()

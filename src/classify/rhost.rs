@@ -34,6 +34,13 @@ const RULES: &[Rule] = &[
         pattern: r"[>@][^\s]*\s*:\s*user unknown",
         reason: Reason::UserUnknown,
     },
+    // Google Groups returns a post only when the group does not exist or
+    // the sender may not post to it: the sender was refused.
+    Rule {
+        domains: &["googlegroups.com"],
+        pattern: r"^",
+        reason: Reason::Rejected,
+    },
     // NTT docomo answers its reception filter with "Unknown user".
     Rule {
         domains: &["docomo.ne.jp"],

@@ -95,7 +95,7 @@ static STATUS_RE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static REPLY_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|[^0-9.\-:/#a-zA-Z])([245][0-9][0-9])(?:[ \-]|$)").expect("static regex")
+    Regex::new(r"(?:^|[^0-9.\-:/#a-zA-Z])([245][0-9][0-9])(?:[ \-,;]|$)").expect("static regex")
 });
 
 static STATUS_AFTER_REPLY: LazyLock<Regex> = LazyLock::new(|| {
@@ -149,7 +149,7 @@ pub fn reply_reason(code: u16) -> Option<Reason> {
 
 static COMMAND_RE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(?:in reply to|after|while sending|in response to|error after)\s+(?:the\s+)?(end of data|data|rcpt to|mail from|helo|ehlo|initial connection|connect|greeting|quit|auth|starttls)\b(?:\s+command)?|(?:^|\s)>>>\s*(rcpt to|mail from|data|ehlo|helo)\b|smtp:(rcpt|mail|data|helo|ehlo)\b|(does not like recipient|sender was rejected|my name was rejected|failed after i sent the message|failed on data command|failed on rcpt to|connected to \S+ but greeting failed|for text command)",
+        r"(?i)(?:in reply to|after|while sending|in response to|error after)\s+(?:the\s+)?(end of data|data|rcpt to|rcpt command|mail from|helo|ehlo|initial connection|connect|greeting|quit|auth|starttls)\b(?:\s+command)?|(?:^|\s)>>>\s*(rcpt to|mail from|data|ehlo|helo)\b|smtp:(rcpt|mail|data|helo|ehlo)\b|(does not like recipient|sender was rejected|my name was rejected|failed after i sent the message|failed on data command|failed on rcpt to|connected to \S+ but greeting failed|for text command)",
     )
     .expect("static regex")
 });
@@ -177,7 +177,7 @@ pub fn find_command(text: &str) -> Option<String> {
             }
             x if x.starts_with("connected to") => "CONN",
             "initial connection" => "CONN",
-            "rcpt to" | "rcpt" => "RCPT",
+            "rcpt to" | "rcpt" | "rcpt command" => "RCPT",
             "mail from" | "mail" => "MAIL",
             "end of data" | "data" => "DATA",
             "helo" => "HELO",
