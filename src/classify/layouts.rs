@@ -51,6 +51,12 @@ static HEADER_LINE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 
+/// Headers that only a real message carries (not a summary of one).
+static TRANSPORT_HEADER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(?:received|return-path|message-id|mime-version|content-type|dkim-signature|x-[a-z0-9-]+):")
+        .expect("static regex")
+});
+
 /// Cut the report text before the quoted original message.
 pub fn report_part(text: &str) -> &str {
     let mut cut = text.len();
@@ -63,6 +69,7 @@ pub fn report_part(text: &str) -> &str {
     // Three consecutive header lines: a pasted header block.
     let mut run = 0usize;
     let mut run_start = 0usize;
+    let mut transport = false;
     let mut pos = 0usize;
     for line in text.split_inclusive('\n') {
         if pos >= cut {
@@ -71,9 +78,13 @@ pub fn report_part(text: &str) -> &str {
         if HEADER_LINE.is_match(line) {
             if run == 0 {
                 run_start = pos;
+                transport = false;
             }
             run += 1;
-            if run >= 3 {
+            // Summaries echo To/Cc/Date/Subject; only a block with a
+            // transport header is the returned message itself.
+            transport |= TRANSPORT_HEADER.is_match(line);
+            if run >= 3 && transport {
                 cut = cut.min(run_start);
                 break;
             }

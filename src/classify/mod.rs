@@ -654,6 +654,11 @@ fn merge_layout(findings: &mut [Finding], layout: &[Finding]) {
         if let Some(l) = matched {
             f.context = l.diagnostic.clone();
             f.context_is_own = true;
+            if f.diagnostic.is_empty() {
+                // The DSN gave no diagnostic; the recipient's own block in
+                // the text is the next best.
+                f.diagnostic = l.diagnostic.clone();
+            }
             if f.command.is_none() {
                 f.command = l.command.clone();
             }
@@ -931,7 +936,10 @@ fn pick_reason(
     } else {
         diag
     };
-    if let Some(r) = rhost::lookup(&f.address, f.remote_mta.as_deref(), context_diag) {
+    let any_code = f.status.is_some()
+        || status::find_reply_code(context_diag).is_some()
+        || status::find_status(context_diag).is_some();
+    if let Some(r) = rhost::lookup(&f.address, f.remote_mta.as_deref(), context_diag, any_code) {
         ev.push(format!("receiving-host convention: {r}"));
         return r;
     }

@@ -19,6 +19,8 @@ struct Rule {
     pattern: &'static str,
     /// What the wording means there.
     reason: Reason,
+    /// Apply only when the report gives no SMTP code of its own.
+    without_code: bool,
 }
 
 const RULES: &[Rule] = &[
@@ -28,11 +30,13 @@ const RULES: &[Rule] = &[
         domains: &["ezweb.ne.jp", "au.com", "kddi.com"],
         pattern: r"(?:^|[0-9]|->|:)\s*:\s*user unknown",
         reason: Reason::Filtered,
+        without_code: false,
     },
     Rule {
         domains: &["ezweb.ne.jp", "au.com", "kddi.com"],
         pattern: r"[>@][^\s]*\s*:\s*user unknown",
         reason: Reason::UserUnknown,
+        without_code: false,
     },
     // Google Groups returns a post only when the group does not exist or
     // the sender may not post to it: the sender was refused.
@@ -40,12 +44,14 @@ const RULES: &[Rule] = &[
         domains: &["googlegroups.com"],
         pattern: r"^",
         reason: Reason::Rejected,
+        without_code: true,
     },
     // NTT docomo answers its reception filter with "Unknown user".
     Rule {
         domains: &["docomo.ne.jp"],
         pattern: r"unknown user",
         reason: Reason::Filtered,
+        without_code: false,
     },
 ];
 
@@ -69,7 +75,12 @@ fn domain_matches(host: &str, suffix: &str) -> bool {
 }
 
 /// The reason a provider's fixed wording means, if a rule applies.
-pub fn lookup(recipient: &str, remote_mta: Option<&str>, diagnostic: &str) -> Option<Reason> {
+pub fn lookup(
+    recipient: &str,
+    remote_mta: Option<&str>,
+    diagnostic: &str,
+    has_code: bool,
+) -> Option<Reason> {
     let rdomain = recipient.rsplit('@').next().unwrap_or("");
     let mta = remote_mta
         .unwrap_or("")
@@ -82,7 +93,7 @@ pub fn lookup(recipient: &str, remote_mta: Option<&str>, diagnostic: &str) -> Op
             .domains
             .iter()
             .any(|d| domain_matches(rdomain, d) || domain_matches(mta, d));
-        if applies && re.is_match(diagnostic) {
+        if applies && !(rule.without_code && has_code) && re.is_match(diagnostic) {
             return Some(rule.reason);
         }
     }
@@ -96,16 +107,24 @@ mod tests {
     #[test]
     fn kddi_anonymous_user_unknown_is_filter() {
         assert_eq!(
-            lookup("a@ezweb.ne.jp", None, "550 : User unknown"),
+            lookup("a@ezweb.ne.jp", None, "550 : User unknown", true),
             Some(Reason::Filtered)
         );
         assert_eq!(
-            lookup("a@ezweb.ne.jp", None, "550 <a@ezweb.ne.jp>: User unknown"),
+            lookup(
+                "a@ezweb.ne.jp",
+                None,
+                "550 <a@ezweb.ne.jp>: User unknown",
+                true
+            ),
             Some(Reason::UserUnknown)
         );
-        assert_eq!(lookup("a@example.test", None, "550 : User unknown"), None);
         assert_eq!(
-            lookup("a@x.docomo.ne.jp", None, "550 Unknown user a@x"),
+            lookup("a@example.test", None, "550 : User unknown", true),
+            None
+        );
+        assert_eq!(
+            lookup("a@x.docomo.ne.jp", None, "550 Unknown user a@x", true),
             Some(Reason::Filtered)
         );
     }
