@@ -302,6 +302,45 @@ pub fn classify(raw: &[u8]) -> Result<Verdict, ClassifyError> {
 
 /// Classify an already parsed message.
 pub fn classify_mail(mail: &parse::Mail) -> Verdict {
+    let v = classify_one(mail);
+    if v.recipients.is_empty() {
+        if let Some(inner) = forwarded_bounce(mail) {
+            return inner;
+        }
+    }
+    v
+}
+
+static FORWARD_MARKER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?im)^[ \t]*-*[ \t]*(?:begin forwarded message|forwarded message|original message)[ \t]*-*:?[ \t]*$")
+        .expect("static regex")
+});
+
+/// A bounce that a person forwarded ("Fwd: Returned mail"): the bounce is
+/// quoted after a forward marker. Read it as a message of its own, once.
+fn forwarded_bounce(mail: &parse::Mail) -> Option<Verdict> {
+    let m = FORWARD_MARKER.find(&mail.text)?;
+    let rest = mail.text.get(m.end()..)?;
+    let quoted = rest.lines().filter(|l| l.starts_with('>')).count();
+    let total = rest.lines().filter(|l| !l.trim().is_empty()).count().max(1);
+    let inner = if quoted * 2 > total {
+        layouts::unquote(rest)
+    } else {
+        rest.to_string()
+    };
+    let inner = inner.trim_start_matches(['\r', '\n', ' ']);
+    let parsed = parse::parse(inner.as_bytes()).ok()?;
+    let mut v = classify_one(&parsed);
+    if v.kind != Kind::Bounce || v.recipients.is_empty() {
+        return None;
+    }
+    v.evidence.insert(0, "bounce forwarded inside a message".to_string());
+    v.message_id = mail.message_id.clone();
+    Some(v)
+}
+
+/// Classify one message, without looking into forwarded content.
+fn classify_one(mail: &parse::Mail) -> Verdict {
     let mut evidence: Vec<String> = Vec::new();
     let original_message_id = mail
         .original
