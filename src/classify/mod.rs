@@ -334,7 +334,8 @@ fn forwarded_bounce(mail: &parse::Mail) -> Option<Verdict> {
     if v.kind != Kind::Bounce || v.recipients.is_empty() {
         return None;
     }
-    v.evidence.insert(0, "bounce forwarded inside a message".to_string());
+    v.evidence
+        .insert(0, "bounce forwarded inside a message".to_string());
     v.message_id = mail.message_id.clone();
     Some(v)
 }
@@ -649,6 +650,10 @@ fn dsn_findings(mail: &parse::Mail, evidence: &mut Vec<String>) -> Vec<Finding> 
                 remote_mta: r.remote_mta.clone(),
                 diagnostic: r.diagnostic.clone().unwrap_or_default(),
                 diagnostic_type: r.diagnostic_type.clone(),
+                reason_hint: r
+                    .bounce_category
+                    .as_deref()
+                    .and_then(bounce_category_reason),
                 source,
                 ..Finding::default()
             };
@@ -665,6 +670,27 @@ fn dsn_findings(mail: &parse::Mail, evidence: &mut Vec<String>) -> Vec<Finding> 
         }
     }
     out
+}
+
+/// PowerMTA's bounce categories, a documented taxonomy it writes into the
+/// DSN beside the status.
+fn bounce_category_reason(category: &str) -> Option<Reason> {
+    Some(match category.trim() {
+        "bad-mailbox" => Reason::UserUnknown,
+        "bad-domain" => Reason::HostUnknown,
+        "inactive-mailbox" => Reason::Suspend,
+        "quota-issues" => Reason::MailboxFull,
+        "message-expired" => Reason::Expired,
+        "no-answer-from-host" | "bad-connection" => Reason::NetworkError,
+        "relaying-issues" => Reason::NoRelaying,
+        "spam-related" => Reason::SpamDetected,
+        "virus-related" => Reason::VirusDetected,
+        "content-related" => Reason::ContentError,
+        "policy-related" => Reason::PolicyViolation,
+        "invalid-sender" => Reason::Rejected,
+        "routing-errors" | "protocol-errors" => Reason::SystemError,
+        _ => return None,
+    })
 }
 
 static DSN_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {

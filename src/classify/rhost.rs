@@ -46,6 +46,38 @@ const RULES: &[Rule] = &[
         reason: Reason::Rejected,
         without_code: true,
     },
+    // Yahoo: "dd This user doesn't have a … account" is its unknown user.
+    Rule {
+        domains: &[],
+        pattern: r"delivery error: dd this user doesn't have an? \S+ account",
+        reason: Reason::UserUnknown,
+        without_code: false,
+    },
+    // Orange / La Poste reply codes (OFR_nnn, LPNnnn_nnn).
+    Rule {
+        domains: &[],
+        pattern: r"\b(?:OFR|LPN)[0-9]*_416\b",
+        reason: Reason::UserUnknown,
+        without_code: false,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"\b(?:OFR|LPN)[0-9]*_426\b",
+        reason: Reason::Suspend,
+        without_code: false,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"\b(?:OFR|LPN)[0-9]*_50[56]\b|\[50[56]\]",
+        reason: Reason::SpamDetected,
+        without_code: false,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"\b(?:OFR|LPN)[0-9]*_630\b",
+        reason: Reason::PolicyViolation,
+        without_code: false,
+    },
     // NTT docomo answers its reception filter with "Unknown user".
     Rule {
         domains: &["docomo.ne.jp"],
@@ -89,10 +121,13 @@ pub fn lookup(
         .unwrap_or("");
     for (i, re) in COMPILED.iter() {
         let Some(rule) = RULES.get(*i) else { continue };
-        let applies = rule
-            .domains
-            .iter()
-            .any(|d| domain_matches(rdomain, d) || domain_matches(mta, d));
+        // A rule without domains keys on a provider's own code, which
+        // nobody else writes.
+        let applies = rule.domains.is_empty()
+            || rule
+                .domains
+                .iter()
+                .any(|d| domain_matches(rdomain, d) || domain_matches(mta, d));
         if applies && !(rule.without_code && has_code) && re.is_match(diagnostic) {
             return Some(rule.reason);
         }
