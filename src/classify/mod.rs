@@ -1043,7 +1043,10 @@ fn pick_reason(
             }
         }
     }
-    if smtp_like && matches!(command, Some("CONN" | "HELO" | "EHLO")) {
+    if smtp_like
+        && matches!(command, Some("CONN" | "HELO" | "EHLO"))
+        && !matched.contains(&Reason::RequirePtr)
+    {
         // Refused before any envelope was sent: the sending host itself.
         ev.push(format!("refused at SMTP stage {}", command.unwrap_or("")));
         return Reason::Blocked;

@@ -76,7 +76,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- Reverse DNS -------------------------------------------------------
     (
         Reason::RequirePtr,
-        r"reverse (?:dns|lookup|name|hostname|dns lookup|address)|\bptr\b|\brdns\b|cannot find your (?:reverse )?hostname|cannot resolve your (?:address|hostname)|unresolvable (?:address|host|hostname)|client host rejected: cannot find|no (?:reverse|dns) (?:record|name) for|(?:ip )?name lookup failed|ip (?:address )?has no (?:name|hostname)|hostname.{0,20}(?:does not|doesn't) (?:match|resolve)",
+        r"reverse (?:dns|lookup|name|hostname|dns lookup|address)|\bptr\b|\brdns\b|cannot find your (?:reverse )?hostname|cannot resolve your (?:address|hostname)|unresolvable (?:address|host|hostname)|client host rejected: cannot find|no (?:reverse|dns) (?:record|name) for|(?:ip )?name lookup failed|ip (?:address )?has no (?:name|hostname)|hostname.{0,20}(?:does not|doesn't) (?:match|resolve)|unverif(?:y|i)able (?:sending )?(?:ip|host)|mismatches (?:the )?client ip|(?:does not|doesn't) match (?:the )?(?:client|connecting) ip",
     ),
     // --- The address does not exist ------------------------------------
     (
@@ -100,7 +100,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- RFC compliance of the message -------------------------------------
     (
         Reason::NotCompliantRfc,
-        r"rfc ?(?:5322|2822|822|5321|2045|1123)|not (?:rfc)? ?compliant|duplicate (?:header|message-id)|multiple (?:addresses in )?(?:from|to|subject|date|sender|message-id):? (?:header|field)s?|(?:missing|invalid) (?:date|message-id|from) header|header (?:is )?(?:malformed|invalid|missing)",
+        r"rfc ?(?:5322|2822|822|5321|2045|1123)|not (?:rfc)? ?compliant|multiple (?:addresses in )?(?:from|to|subject|date|sender|message-id):? (?:header|field)s?|(?:missing|invalid) (?:date|message-id|from) header|header (?:is )?(?:malformed|invalid|missing)",
     ),
     // --- Reputation ----------------------------------------------------------
     (
@@ -124,7 +124,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::SpamDetected,
-        r"\bspam(?:my|mer)?\b|\bjunk\b|\bbulk (?:e-?mail|mail)\b|unsolicited|\bube\b|\buce\b|spam-like|looks like spam|content filter|scored too high|message (?:content )?(?:was )?(?:classified|identified|detected) as|high probability of being|suspicious (?:content|message)|content rejected",
+        r"\bspam(?:my|mer)?\b|\bjunk\b|\bbulk (?:e-?mail|mail)\b|unsolicited|\bube\b|\buce\b|spam-like|looks like spam|content filter|blacklisted (?:url|link)|\buribl\b|scored too high|message (?:content )?(?:was )?(?:classified|identified|detected) as|high probability of being|suspicious (?:content|message)|content rejected",
     ),
     (
         Reason::TooManyConn,
@@ -144,7 +144,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::ContentError,
-        r"header (?:error|syntax)|(?:invalid|bad|illegal) (?:header|mime|character|charset|encoding)|improper use of 8-bit|8-?bit (?:data|characters)|mime (?:error|format)|too many (?:received|hops)? ?headers|message (?:has|contains) (?:invalid|bad) (?:header|content)|line too long|malformed|bare (?:lf|cr)",
+        r"duplicate (?:header|message-id)|header (?:error|syntax)|(?:invalid|bad|illegal) (?:header|mime|character|charset|encoding)|improper use of 8-bit|8-?bit (?:data|characters)|mime (?:error|format)|too many (?:received|hops)? ?headers|message (?:has|contains) (?:invalid|bad) (?:header|content)|line too long|malformed|bare (?:lf|cr)",
     ),
     (
         Reason::SecurityError,

@@ -68,8 +68,14 @@ const RULES: &[Rule] = &[
     },
     Rule {
         domains: &[],
-        pattern: r"\b(?:OFR|LPN)[0-9]*_50[56]\b|\[50[56]\]",
+        pattern: r"\b(?:OFR|LPN)[0-9]*_506\b",
         reason: Reason::SpamDetected,
+        without_code: false,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"\b(?:OFR|LPN)[0-9]*_505\b",
+        reason: Reason::SystemError,
         without_code: false,
     },
     Rule {
