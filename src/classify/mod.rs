@@ -649,7 +649,15 @@ fn dsn_findings(mail: &parse::Mail, evidence: &mut Vec<String>) -> Vec<Finding> 
                 action: r.action.clone(),
                 remote_mta: r.remote_mta.clone(),
                 diagnostic: r.diagnostic.clone().unwrap_or_default(),
-                diagnostic_type: r.diagnostic_type.clone(),
+                // Delivery into a program (`|procmail …`) that failed is the
+                // local mailer's failure, as an x-unix diagnostic says.
+                diagnostic_type: r.diagnostic_type.clone().or_else(|| {
+                    r.actual_recipient
+                        .as_deref()
+                        .or(r.final_recipient.as_deref())
+                        .filter(|a| a.trim_start().starts_with('|'))
+                        .map(|_| "x-unix".to_string())
+                }),
                 reason_hint: r
                     .bounce_category
                     .as_deref()
@@ -1074,6 +1082,12 @@ fn pick_reason(
             ev.push(format!("status names {s}"));
             return s;
         }
+    }
+    if !smtp_like && place != "diagnostic" {
+        // A local program failed and said nothing we can read: the report
+        // text around it is boilerplate.
+        ev.push("diagnostic type x-unix".to_string());
+        return Reason::MailerError;
     }
     for r in SECOND_ORDER {
         if matched.contains(r) {
