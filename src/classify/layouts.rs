@@ -143,7 +143,7 @@ fn ok_recipient(addr: &str, input: &LayoutInput<'_>) -> bool {
 /// `...`, an `(expanded from …)`, nothing, or the start of a diagnostic.
 static BLOCK_HEAD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"^[ \t]*(?:[*\-•][ \t]+)?(?:Recipient:|Recipient address:|Failed recipient:|Address:)?[ \t]*[<"]?([^\s<>"@]+@[^\s<>":;,()]+?)[>"]?(?:[ \t]*\((?:expanded from|generated from|originally to)?:?[ \t]*<?([^\s<>()]+@[^\s<>()]+?)>?\))?[ \t]*(:|\.\.\.|,|[ \t]+on[ \t]|[ \t]+\(|[ \t]-|[ \t]*$|[ \t]+[0-9]{3}[ \t-]|[ \t]+[A-Za-z])"#,
+        r#"^[ \t]*(?:(?:[*•]|-{1,2})[ \t]+)?(?:Recipient:|Recipient address:|Failed recipient:|Address:)?[ \t]*[<"]?([^\s<>"@]+@[^\s<>":;,()]+?)[>"]?(?:[ \t]*\((?:expanded from|generated from|originally to)?:?[ \t]*<?([^\s<>()]+@[^\s<>()]+?)>?\))?[ \t]*(:|\.\.\.|,|[ \t]+on[ \t]|[ \t]+\(|[ \t]-|[ \t]*$|[ \t]+[0-9]{3}[ \t-]|[ \t]+[A-Za-z\[])"#,
     )
     .expect("static regex")
 });
@@ -277,10 +277,18 @@ fn sendmail(input: &LayoutInput<'_>) -> Vec<Finding> {
             }
             continue;
         }
-        if let Some(addr) = address::find_first(t) {
-            if ok_recipient(&addr, input) {
+        if let Some(found) = address::find_all(t).into_iter().next() {
+            if ok_recipient(&found.address, input) {
+                // Some MTAs put the reason on the address line:
+                // `a@b [Connection timed out]`.
+                let rest = t
+                    .get(found.end..)
+                    .unwrap_or("")
+                    .trim_start_matches(['>', ' ', '\t', '.', ':'])
+                    .trim();
                 out.push(Finding {
-                    address: addr,
+                    address: found.address,
+                    diagnostic: rest.trim_matches(['[', ']']).to_string(),
                     source: "sendmail layout",
                     ..Finding::default()
                 });
