@@ -1065,7 +1065,7 @@ fn pick_reason(
                 if by_status == Some(*r) {
                     ev.push(format!("status names {r}"));
                 } else if matched.contains(r) {
-                    ev.push(format!("phrase family {r} in {place}"));
+                    ev.push(phrase_evidence(*r, phrase_text, &f.context, place));
                 } else {
                     ev.push(format!(
                         "{r} by SMTP stage {} and phrases {:?}",
@@ -1091,7 +1091,7 @@ fn pick_reason(
     }
     for r in SECOND_ORDER {
         if matched.contains(r) {
-            ev.push(format!("phrase family {r} in {place}"));
+            ev.push(phrase_evidence(*r, phrase_text, &f.context, place));
             return *r;
         }
     }
@@ -1194,6 +1194,17 @@ fn clean_multiline_reply(diag: &str) -> String {
     }
     out.push_str(diag.get(last..).unwrap_or(""));
     out
+}
+
+/// `phrase "user unknown" (userunknown) in diagnostic`.
+fn phrase_evidence(r: Reason, text: &str, context: &str, place: &str) -> String {
+    match phrases::quote_reason(text, r) {
+        Some(q) => format!("phrase {q:?} ({r}) in {place}"),
+        None => match phrases::quote_reason(context, r) {
+            Some(q) => format!("phrase {q:?} ({r}) in report text"),
+            None => format!("phrase family {r} in {place}"),
+        },
+    }
 }
 
 /// Cut a string to at most `max` bytes at a character boundary.

@@ -250,14 +250,31 @@ pub fn all_matches(text: &str) -> Vec<Reason> {
     v
 }
 
+/// Each family compiled on its own, to quote what matched.
+static EACH: LazyLock<Vec<regex::Regex>> = LazyLock::new(|| {
+    FAMILIES
+        .iter()
+        .map(|(_, p)| {
+            regex::RegexBuilder::new(p)
+                .case_insensitive(true)
+                .build()
+                .expect("phrase families compile")
+        })
+        .collect()
+});
+
 /// A short quote of the phrase that matched, for evidence strings.
 pub fn quote(text: &str, index: usize) -> Option<String> {
-    let (_, pat) = FAMILIES.get(index)?;
-    let re = regex::RegexBuilder::new(pat)
-        .case_insensitive(true)
-        .build()
-        .ok()?;
+    let re = EACH.get(index)?;
     re.find(text).map(|m| m.as_str().chars().take(60).collect())
+}
+
+/// The words of `reason`'s family that the text contains, if any.
+pub fn quote_reason(text: &str, reason: Reason) -> Option<String> {
+    SET.matches(text)
+        .iter()
+        .filter(|i| FAMILIES.get(*i).is_some_and(|(r, _)| *r == reason))
+        .find_map(|i| quote(text, i))
 }
 
 #[cfg(test)]
