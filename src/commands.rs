@@ -236,9 +236,9 @@ pub struct AddressesArgs {
     pub format: OutputFormat,
 }
 
-/// `bounced addresses`: print the address verdicts.
-pub fn addresses(args: &AddressesArgs) -> anyhow::Result<ExitCode> {
-    let database = match (&args.db, &args.config) {
+/// The database a read-only command uses: `--db FILE`, else the config's.
+fn database_of(db: Option<&Path>, config: Option<&Path>) -> anyhow::Result<DatabaseConfig> {
+    Ok(match (db, config) {
         (Some(db), _) => {
             if !db.is_file() {
                 bail!("database {} does not exist", db.display());
@@ -249,12 +249,15 @@ pub fn addresses(args: &AddressesArgs) -> anyhow::Result<ExitCode> {
             }
         }
         (None, config) => {
-            let path = config
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_CONFIG_PATH));
-            Config::load(&path)?.database
+            let path = config.unwrap_or(Path::new(crate::config::DEFAULT_CONFIG_PATH));
+            Config::load(path)?.database
         }
-    };
+    })
+}
+
+/// `bounced addresses`: print the address verdicts.
+pub fn addresses(args: &AddressesArgs) -> anyhow::Result<ExitCode> {
+    let database = database_of(args.db.as_deref(), args.config.as_deref())?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let filter = AddressFilter {
         action: args.action,
@@ -384,6 +387,85 @@ pub fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// `bounced stats`: per-mailbox figures from the database.
+pub fn stats(config: Option<&Path>, db: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
+    let database = database_of(db, config)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let (states, counts) = runtime
+        .block_on(async {
+            let store = Store::open(&database).await?;
+            Ok::<_, crate::store::StoreError>((
+                store.mailbox_states().await?,
+                store.counts().await?,
+            ))
+        })
+        .with_context(|| format!("cannot read stats from {}", database.url))?;
+    let mut mailboxes: Vec<String> = states.iter().map(|s| s.mailbox.clone()).collect();
+    for (mailbox, ..) in &counts {
+        if !mailboxes.contains(mailbox) {
+            mailboxes.push(mailbox.clone());
+        }
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    if json {
+        let list: Vec<_> = mailboxes
+            .iter()
+            .map(|m| {
+                let state = states.iter().find(|s| &s.mailbox == m);
+                let pick = |what: &str| -> serde_json::Map<String, serde_json::Value> {
+                    counts
+                        .iter()
+                        .filter(|(mb, w, ..)| mb == m && w == what)
+                        .map(|(_, _, name, n)| (name.clone(), (*n).into()))
+                        .collect()
+                };
+                serde_json::json!({
+                    "mailbox": m,
+                    "state": state,
+                    "messages_by_kind": pick("kind"),
+                    "events_by_reason": pick("reason"),
+                })
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &list)?;
+        writeln!(out)?;
+    } else if mailboxes.is_empty() {
+        writeln!(out, "(no mailbox has been processed yet)")?;
+    } else {
+        for m in &mailboxes {
+            writeln!(out, "mailbox {m}")?;
+            if let Some(s) = states.iter().find(|s| &s.mailbox == m) {
+                let or_never = |v: &Option<String>| v.clone().unwrap_or_else(|| "never".into());
+                writeln!(out, "  last success: {}", or_never(&s.last_success))?;
+                writeln!(out, "  last attempt: {}", or_never(&s.last_attempt))?;
+                if let Some(e) = &s.last_error {
+                    writeln!(out, "  last error:   {e}")?;
+                }
+                writeln!(out, "  last pass:    {} new messages", s.last_messages)?;
+            }
+            for (what, title) in [
+                ("kind", "messages by kind"),
+                ("reason", "recipients by reason"),
+            ] {
+                let rows: Vec<_> = counts
+                    .iter()
+                    .filter(|(mb, w, ..)| mb == m && w == what)
+                    .collect();
+                if rows.is_empty() {
+                    continue;
+                }
+                writeln!(out, "  {title}:")?;
+                for (_, _, name, n) in rows {
+                    writeln!(out, "    {name:<16} {n:>7}")?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `bounced check-config`: validate and print the resolved configuration.

@@ -68,6 +68,19 @@ enum Command {
         #[arg(long, default_value = bounced::config::DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Per-mailbox figures from the database: last success, messages by
+    /// kind, bounces by reason, errors.
+    Stats {
+        /// The configuration file (its database is read).
+        #[arg(long, conflicts_with = "db")]
+        config: Option<PathBuf>,
+        /// The SQLite database file to read, instead of a config.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a configuration file and print it resolved, secrets masked.
     CheckConfig {
         /// The configuration file.
@@ -130,6 +143,9 @@ fn main() -> ExitCode {
             header,
             config,
         } => commands::verp(&config, &address, &list, header),
+        Command::Stats { config, db, json } => {
+            commands::stats(config.as_deref(), db.as_deref(), json)
+        }
         Command::CheckConfig { config } => commands::check_config(&config),
     };
     match result {

@@ -133,3 +133,37 @@ fn classify_reports_unreadable_paths_and_goes_on() {
     assert_eq!(lines[0]["kind"], "not_bounce");
     assert_eq!(lines[0]["recipients"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn stats_and_addresses_on_a_fresh_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("b.db");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let config = bounced::config::DatabaseConfig {
+            url: format!("sqlite://{}", db.display()),
+            busy_timeout: std::time::Duration::from_secs(5),
+        };
+        bounced::store::Store::open(&config).await.unwrap();
+    });
+    let db = db.display().to_string();
+    let out = bounced(&["stats", "--db", &db]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("no mailbox"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = bounced(&["addresses", "--db", &db, "--format", "csv"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).lines().next(),
+        Some(
+            "address,status,action,hard_count,soft_count,first_bounce,last_bounce,last_reason,why"
+        )
+    );
+    let missing = dir.path().join("none.db").display().to_string();
+    let out = bounced(&["addresses", "--db", &missing]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains(&missing));
+}

@@ -82,7 +82,9 @@ const DSN_HEAD: &str = "From: MAILER-DAEMON@mx.example.net\r\nTo: bounces@exampl
 #[test]
 fn deeply_nested_multiparts() {
     let depth = 5_000;
-    let mut raw = String::from("From: MAILER-DAEMON@mx.example.net\r\nSubject: nest\r\nMIME-Version: 1.0\r\n");
+    let mut raw = String::from(
+        "From: MAILER-DAEMON@mx.example.net\r\nSubject: nest\r\nMIME-Version: 1.0\r\n",
+    );
     for i in 0..depth {
         raw.push_str(&format!(
             "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
@@ -98,7 +100,8 @@ fn deeply_nested_multiparts() {
 #[test]
 fn nested_returned_messages() {
     // A bounce of a bounce of a bounce …, each carrying the next as message/rfc822.
-    let mut inner = String::from("From: a@example.org\r\nTo: b@example.org\r\nSubject: x\r\n\r\nhello\r\n");
+    let mut inner =
+        String::from("From: a@example.org\r\nTo: b@example.org\r\nSubject: x\r\n\r\nhello\r\n");
     for i in 0..2_000 {
         inner = format!(
             "From: MAILER-DAEMON@mx{i}.example.net\r\nMIME-Version: 1.0\r\n\
@@ -132,7 +135,10 @@ fn a_hundred_thousand_recipients() {
     }
     raw.push_str("\r\n--B--\r\n");
     let (_, _, recipients) = measure("100k-recipients", raw.as_bytes(), 32);
-    assert!(recipients > 0, "a valid DSN with many recipients still reports some");
+    assert!(
+        recipients > 0,
+        "a valid DSN with many recipients still reports some"
+    );
 }
 
 #[test]
@@ -144,7 +150,8 @@ fn very_long_lines_and_binary_junk() {
     measure("13MB-line", raw.as_bytes(), 32);
 
     // Random bytes with a header-looking start.
-    let mut junk = b"From: MAILER-DAEMON@x\r\nContent-Type: multipart/report; boundary=\"\"\r\n\r\n".to_vec();
+    let mut junk =
+        b"From: MAILER-DAEMON@x\r\nContent-Type: multipart/report; boundary=\"\"\r\n\r\n".to_vec();
     let mut x: u32 = 0x1234_5678;
     for _ in 0..(8 * 1024 * 1024) {
         x ^= x << 13;
