@@ -152,6 +152,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Where to serve Prometheus metrics (`[metrics] listen`); `None`: off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Signed-bounce verification; `None` when `[verify]` is absent.
     pub verify: Option<VerifyConfig>,
     /// Things that are allowed but unwise (a secret file readable by others):
@@ -291,6 +293,14 @@ struct RawConfig {
     #[serde(default)]
     log: RawLog,
     verify: Option<RawVerify>,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -529,6 +539,15 @@ impl Validator<'_> {
                 level: raw.log.level.unwrap_or_else(|| "info".into()),
             },
             verify: raw.verify.map(|v| self.verify(v)).transpose()?,
+            metrics_listen: match raw.metrics.listen {
+                None => None,
+                Some(l) => Some(l.parse().map_err(|_| {
+                    self.invalid(
+                        "metrics.listen",
+                        format!("{l:?} is not an address:port such as \"127.0.0.1:9187\""),
+                    )
+                })?),
+            },
             warnings: Vec::new(),
         })
     }
@@ -1001,6 +1020,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("verify.key"), "{e}");
+    }
+
+    #[test]
+    fn metrics_listen_is_an_address() {
+        let c = load(&format!(
+            "{MINIMAL}\n[metrics]\nlisten = \"127.0.0.1:9187\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.metrics_listen.unwrap().port(), 9187);
+        let e = load(&format!("{MINIMAL}\n[metrics]\nlisten = \"localhost\"\n")).unwrap_err();
+        assert!(e.to_string().contains("metrics.listen"), "{e}");
+        assert!(load(MINIMAL).unwrap().metrics_listen.is_none());
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //!   address verdict (hard-fail → remove, soft-fail → keep until a threshold);
 //! - [`store`]: the SQLite database (sqlx, migrations in `migrations/`);
 //! - [`imap`]: the IMAP source (TLS, login, fetch, after-actions);
-//! - [`daemon`]: the processing loop that ties them together;
+//! - [`daemon`]: the processing loop that ties them together, and
+//!   [`metrics`]: its Prometheus endpoint;
 //! - [`verp`] and [`trust`]: signed return paths and their verification, so
 //!   forged bounces unsubscribe no one;
 //! - [`commands`]: the implementations behind the command line.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod daemon;
 pub mod dsn;
 pub mod imap;
+pub mod metrics;
 pub mod parse;
 pub mod policy;
 pub mod store;
