@@ -524,6 +524,9 @@ pub fn write_resolved(out: &mut impl Write, c: &Config) -> io::Result<()> {
     let mut reasons: Vec<_> = p.soft_reasons.iter().map(|r| r.as_str()).collect();
     reasons.sort_unstable();
     writeln!(out, "soft_reasons = {reasons:?}")?;
+    if let Some(listen) = &c.metrics_listen {
+        writeln!(out, "\n[metrics]\nlisten = \"{listen}\"")?;
+    }
     if let Some(v) = &c.verify {
         writeln!(out, "\n[verify]")?;
         writeln!(out, "require = {}", v.require)?;
