@@ -55,6 +55,9 @@ fn unit_keeps_its_hardening() {
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
         "Restart=on-failure",
+        "Type=notify",
+        "WatchdogSec=",
+        "ExecReload=",
         "LoadCredential=imap-password:",
         "CapabilityBoundingSet=\n",
     ] {
