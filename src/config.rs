@@ -230,6 +230,8 @@ pub struct PolicyConfig {
     /// sender (blocked, spam, policy, …) do not count by default: they say
     /// nothing about whether the address is alive.
     pub soft_reasons: HashSet<Reason>,
+    /// Only verified bounces may remove an address (`[verify] require`).
+    pub require_verified: bool,
 }
 
 /// The soft reasons that count toward the threshold when `soft_reasons` is not set:
@@ -256,6 +258,7 @@ impl Default for PolicyConfig {
             soft_window: Duration::from_secs(30 * 86_400),
             soft_min_days: 7,
             soft_reasons: DEFAULT_SOFT_REASONS.iter().copied().collect(),
+            require_verified: false,
         }
     }
 }
@@ -529,16 +532,19 @@ impl Validator<'_> {
             mailboxes.push(mb);
         }
 
+        let verify = raw.verify.map(|v| self.verify(v)).transpose()?;
+        let mut policy = self.policy(raw.policy)?;
+        policy.require_verified = verify.as_ref().is_some_and(|v| v.require);
         Ok(Config {
             source: self.path.to_path_buf(),
             database,
             mailboxes,
-            policy: self.policy(raw.policy)?,
+            policy,
             log: LogConfig {
                 format: raw.log.format.unwrap_or(LogFormat::Text),
                 level: raw.log.level.unwrap_or_else(|| "info".into()),
             },
-            verify: raw.verify.map(|v| self.verify(v)).transpose()?,
+            verify,
             metrics_listen: match raw.metrics.listen {
                 None => None,
                 Some(l) => Some(l.parse().map_err(|_| {
@@ -784,6 +790,7 @@ impl Validator<'_> {
             soft_window,
             soft_min_days,
             soft_reasons,
+            require_verified: false,
         })
     }
 }
@@ -989,6 +996,10 @@ mod tests {
         let c = Config::from_toml(&text, &dir.path().join("c.toml")).unwrap();
         let v = c.verify.as_ref().unwrap();
         assert!(v.require);
+        assert!(
+            c.policy.require_verified,
+            "[verify] require reaches the policy"
+        );
         assert_eq!(v.max_age_days, 60);
         assert!(
             c.warnings

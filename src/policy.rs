@@ -156,6 +156,76 @@ pub fn decide(policy: &PolicyConfig, hard: bool, soft: &[SoftBounce], now: i64) 
     }
 }
 
+/// One hard or soft bounce in an address's history, with its trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounce {
+    /// When it bounced (Unix seconds).
+    pub at: i64,
+    /// Why.
+    pub reason: Reason,
+    /// A hard bounce (the address cannot exist), else soft.
+    pub hard: bool,
+    /// `Some(true)` when a signed token proved the bounce is about mail we
+    /// sent to this address, `Some(false)` when checking failed, `None` when
+    /// no `[verify]` is configured.
+    pub verified: Option<bool>,
+}
+
+/// The verdict for one address, with whether it rests on verified bounces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedDecision {
+    /// The verdict.
+    pub decision: Decision,
+    /// Whether a verified bounce is among those that decided the action.
+    pub verified: bool,
+}
+
+/// Decide an address's verdict from its whole history, minding trust.
+///
+/// With `require_verified`, only verified bounces decide the action:
+/// unverified ones are on record (and in the status) but never remove. Without
+/// it, every bounce counts, and the explanation says so when none that
+/// decided was verified (and verification is configured at all).
+pub fn decide_history(
+    policy: &PolicyConfig,
+    require_verified: bool,
+    history: &[Bounce],
+    now: i64,
+) -> TrustedDecision {
+    let counts = |b: &&Bounce| !require_verified || b.verified == Some(true);
+    let deciding: Vec<&Bounce> = history.iter().filter(counts).collect();
+    let hard = deciding.iter().any(|b| b.hard);
+    let soft: Vec<SoftBounce> = deciding
+        .iter()
+        .filter(|b| !b.hard)
+        .map(|b| SoftBounce {
+            at: b.at,
+            reason: b.reason,
+        })
+        .collect();
+    let mut decision = decide(policy, hard, &soft, now);
+    // The status says what was seen, trusted or not.
+    if history.iter().any(|b| b.hard) {
+        decision.status = AddressStatus::HardFail;
+    }
+    let verified = if hard {
+        deciding.iter().any(|b| b.hard && b.verified == Some(true))
+    } else {
+        deciding.iter().any(|b| b.verified == Some(true))
+    };
+    let ignored = history.len() - deciding.len();
+    if ignored > 0 {
+        decision.why = format!(
+            "{}; {ignored} unverified bounce{} not counted (verify.require)",
+            decision.why,
+            if ignored == 1 { "" } else { "s" }
+        );
+    } else if !verified && history.iter().any(|b| b.verified.is_some()) {
+        decision.why = format!("{} (unverified)", decision.why);
+    }
+    TrustedDecision { decision, verified }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +314,78 @@ mod tests {
             decide(&PolicyConfig::default(), false, &history, NOW).action,
             Action::Keep
         );
+    }
+
+    fn bounce(days_ago: i64, hard: bool, verified: Option<bool>) -> Bounce {
+        Bounce {
+            at: NOW - days_ago * DAY,
+            reason: if hard {
+                Reason::UserUnknown
+            } else {
+                Reason::MailboxFull
+            },
+            hard,
+            verified,
+        }
+    }
+
+    #[test]
+    fn required_verification_keeps_addresses_with_forged_bounces() {
+        let p = PolicyConfig::default();
+        let forged = [bounce(0, true, Some(false))];
+        let d = decide_history(&p, true, &forged, NOW);
+        assert_eq!(d.decision.action, Action::Keep);
+        assert_eq!(d.decision.status, AddressStatus::HardFail);
+        assert!(!d.verified);
+        assert!(
+            d.decision.why.contains("1 unverified bounce not counted"),
+            "{}",
+            d.decision.why
+        );
+
+        let real = [bounce(0, true, Some(false)), bounce(0, true, Some(true))];
+        let d = decide_history(&p, true, &real, NOW);
+        assert_eq!(d.decision.action, Action::Remove);
+        assert!(d.verified);
+    }
+
+    #[test]
+    fn without_require_unverified_bounces_count_and_say_so() {
+        let p = PolicyConfig::default();
+        let d = decide_history(&p, false, &[bounce(0, true, Some(false))], NOW);
+        assert_eq!(d.decision.action, Action::Remove);
+        assert!(!d.verified);
+        assert!(
+            d.decision.why.ends_with("(unverified)"),
+            "{}",
+            d.decision.why
+        );
+        // With no [verify] at all nothing is said about trust.
+        let d = decide_history(&p, false, &[bounce(0, true, None)], NOW);
+        assert!(!d.decision.why.contains("unverified"), "{}", d.decision.why);
+    }
+
+    #[test]
+    fn required_verification_counts_only_verified_soft_bounces() {
+        let p = PolicyConfig::default();
+        let mut history: Vec<_> = [0, 3, 6, 9, 12]
+            .iter()
+            .map(|d| bounce(*d, false, Some(false)))
+            .collect();
+        assert_eq!(
+            decide_history(&p, true, &history, NOW).decision.action,
+            Action::Keep
+        );
+        assert_eq!(
+            decide_history(&p, false, &history, NOW).decision.action,
+            Action::Remove
+        );
+        for b in &mut history {
+            b.verified = Some(true);
+        }
+        let d = decide_history(&p, true, &history, NOW);
+        assert_eq!(d.decision.action, Action::Remove);
+        assert!(d.verified);
     }
 
     #[test]
