@@ -184,6 +184,28 @@ pub fn verify(
     }
 }
 
+/// Verify every recipient of a verdict: one entry per recipient, in order;
+/// empty when no `[verify]` is configured.
+pub fn check(
+    config: Option<&VerifyConfig>,
+    raw: &[u8],
+    verdict: &crate::classify::Verdict,
+    now: i64,
+) -> Vec<Verification> {
+    let Some(config) = config else {
+        return Vec::new();
+    };
+    if verdict.recipients.is_empty() {
+        return Vec::new();
+    }
+    let sources = sources(raw);
+    verdict
+        .recipients
+        .iter()
+        .map(|r| verify(config, &sources, &r.address, r.alias.as_deref(), now))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
