@@ -693,7 +693,7 @@ async fn pass_inner(
         }
         if let Some(n) = prefix {
             tracing::warn!(
-                mailbox = %m.name, uid = batch[0], limit = n,
+                mailbox = %m.name, uid = ?batch.first(), limit = n,
                 "message larger than the limit: classifying its first bytes only"
             );
         }

@@ -349,9 +349,22 @@ async fn greeting(client: &mut async_imap::Client<Transport>) -> Result<(), Imap
     }
 }
 
+/// Keep async-imap's protocol trace out of the logs.
+///
+/// async-imap logs every command and response at `log` trace level, LOGIN
+/// with its password and FETCH with whole messages; tracing-subscriber
+/// forwards `log` records, so `RUST_LOG=trace` would print them. Capping the
+/// `log` facade at debug drops those records before they are formatted.
+pub fn silence_protocol_trace() {
+    if log::max_level() > log::LevelFilter::Debug {
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+}
+
 impl ImapSource {
     /// Connect, secure, log in and read the capabilities.
     pub async fn connect(cfg: &MailboxConfig, timeouts: Timeouts) -> Result<Self, ImapError> {
+        silence_protocol_trace();
         let addr = format!("{}:{}", cfg.host, cfg.port);
         let host = cfg.host.trim_start_matches('[').trim_end_matches(']');
         let client = timed(

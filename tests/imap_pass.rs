@@ -349,8 +349,24 @@ async fn bad_input_empty_mailbox_and_wrong_password() {
         .is_some_and(|e| e.contains("login failed")));
 
     // A second pass: nothing new, the unparseable ones are not re-read.
-    let out = run_once(&config);
+    // At trace level, to check that no layer logs the password.
+    let out = bounced()
+        .args(["run", "--once", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !all.contains("not-the-password"),
+        "password in the trace log"
+    );
+    assert!(!all.contains("\"secret\""), "password in the trace log");
     assert_eq!(
         count(&pool, "SELECT count(*) FROM messages").await as usize,
         rows.len()
