@@ -19,6 +19,9 @@ use std::time::Duration;
 pub fn run(config_path: &Path, once: bool) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path)?;
     init_logging(&config.log);
+    for warning in &config.warnings {
+        tracing::warn!(config = %config.source.display(), "{warning}");
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let report = runtime.block_on(crate::daemon::run(&config, once))?;
     if !once {
@@ -27,6 +30,13 @@ pub fn run(config_path: &Path, once: bool) -> anyhow::Result<ExitCode> {
     for (mailbox, error) in &report.mailboxes_failed {
         eprintln!("bounced: mailbox {mailbox}: {error}");
     }
+    println!(
+        "bounced: pass done: {} of {} mailboxes ok, {} new messages, {} recipient events",
+        report.mailboxes_ok,
+        report.mailboxes_ok + report.mailboxes_failed.len(),
+        report.messages,
+        report.bounces
+    );
     Ok(if report.mailboxes_failed.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -337,6 +347,45 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// `bounced verp`: print the signed return path (or token header) for a recipient.
+pub fn verp(
+    config_path: &Path,
+    address: &str,
+    list: &str,
+    header: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let verify = config.verify.as_ref().with_context(|| {
+        format!(
+            "config file {}: key `verify`: no [verify] section, so there is no signing key",
+            config.source.display()
+        )
+    })?;
+    let now = unix_now();
+    let line = if header {
+        let token = verify.keyring.token(address, list, now)?;
+        format!("{}: {token}", crate::verp::TOKEN_HEADER)
+    } else {
+        let base = verify.return_path.as_deref().with_context(|| {
+            format!(
+                "config file {}: key `verify.return_path`: not set (e.g. \"bounces@example.org\")",
+                config.source.display()
+            )
+        })?;
+        verify.keyring.return_path(base, address, list, now)?
+    };
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The current time in Unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// `bounced check-config`: validate and print the resolved configuration.
 pub fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
@@ -349,6 +398,9 @@ pub fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
 /// Print a resolved config as TOML-like text, passwords masked.
 pub fn write_resolved(out: &mut impl Write, c: &Config) -> io::Result<()> {
     writeln!(out, "# {} is valid", c.source.display())?;
+    for w in &c.warnings {
+        writeln!(out, "# warning: {w}")?;
+    }
     writeln!(out, "[database]")?;
     writeln!(out, "url = {:?}", c.database.url)?;
     writeln!(
@@ -390,6 +442,19 @@ pub fn write_resolved(out: &mut impl Write, c: &Config) -> io::Result<()> {
     let mut reasons: Vec<_> = p.soft_reasons.iter().map(|r| r.as_str()).collect();
     reasons.sort_unstable();
     writeln!(out, "soft_reasons = {reasons:?}")?;
+    if let Some(v) = &c.verify {
+        writeln!(out, "\n[verify]")?;
+        writeln!(out, "require = {}", v.require)?;
+        if let Some(rp) = &v.return_path {
+            writeln!(out, "return_path = {rp:?}")?;
+        }
+        writeln!(out, "max_age = \"{}d\"", v.max_age_days)?;
+        writeln!(
+            out,
+            "# keys: {:?} (the first signs; secrets not shown)",
+            v.keyring.key_ids()
+        )?;
+    }
     writeln!(out, "\n[log]")?;
     writeln!(
         out,

@@ -152,6 +152,24 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Signed-bounce verification; `None` when `[verify]` is absent.
+    pub verify: Option<VerifyConfig>,
+    /// Things that are allowed but unwise (a secret file readable by others):
+    /// printed by `check-config` and logged at start.
+    pub warnings: Vec<String>,
+}
+
+/// `[verify]`: signed return paths (see [`crate::verp`]).
+#[derive(Debug, Clone)]
+pub struct VerifyConfig {
+    /// Unverified bounces are stored but never move an address to `remove`.
+    pub require: bool,
+    /// The base return path that `bounced verp` signs, e.g. `bounces@example.org`.
+    pub return_path: Option<String>,
+    /// How many days after signing a token is accepted.
+    pub max_age_days: i64,
+    /// The keys: the first signs, all verify.
+    pub keyring: crate::verp::Keyring,
 }
 
 /// `[database]`.
@@ -272,6 +290,26 @@ struct RawConfig {
     policy: RawPolicy,
     #[serde(default)]
     log: RawLog,
+    verify: Option<RawVerify>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVerify {
+    #[serde(default)]
+    require: bool,
+    return_path: Option<String>,
+    max_age: Option<String>,
+    #[serde(default)]
+    key: Vec<RawKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    id: String,
+    secret_file: Option<PathBuf>,
+    secret_credential: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -351,7 +389,14 @@ impl Config {
             let inner = e.into_inner();
             syntax(key, one_line(inner.message(), text, inner.span()))
         })?;
-        Validator { path }.config(raw)
+        let validator = Validator {
+            path,
+            warnings: Default::default(),
+        };
+        let mut config = validator.config(raw)?;
+        config.warnings = validator.warnings.take();
+        config.warnings.dedup();
+        Ok(config)
     }
 
     /// The mailbox with this name.
@@ -381,9 +426,27 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 struct Validator<'a> {
     path: &'a Path,
+    warnings: std::cell::RefCell<Vec<String>>,
 }
 
 impl Validator<'_> {
+    /// Warn when a file holding a secret is readable by group or others.
+    fn check_private(&self, file: &Path, what: &str) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = std::fs::metadata(file) {
+                let mode = meta.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    self.warnings.borrow_mut().push(format!(
+                        "{} is readable by group or others (mode {mode:04o}) and {what}; chmod 600 it",
+                        file.display()
+                    ));
+                }
+            }
+        }
+    }
+
     fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             path: self.path.to_path_buf(),
@@ -465,6 +528,8 @@ impl Validator<'_> {
                 format: raw.log.format.unwrap_or(LogFormat::Text),
                 level: raw.log.level.unwrap_or_else(|| "info".into()),
             },
+            verify: raw.verify.map(|v| self.verify(v)).transpose()?,
+            warnings: Vec::new(),
         })
     }
 
@@ -561,6 +626,7 @@ impl Validator<'_> {
             ));
         }
         if let Some(p) = &m.password {
+            self.check_private(self.path, "holds a password");
             return Ok(Secret::new(p.clone()));
         }
         if let Some(name) = &m.password_env {
@@ -593,6 +659,7 @@ impl Validator<'_> {
         };
         let text = std::fs::read_to_string(&file)
             .map_err(|e| self.invalid(key(k), format!("cannot read {}: {e}", file.display())))?;
+        self.check_private(&file, "holds a password");
         // A trailing newline is an editor's, not part of the password.
         let pw = text.strip_suffix('\n').unwrap_or(&text);
         let pw = pw.strip_suffix('\r').unwrap_or(pw);
@@ -600,6 +667,63 @@ impl Validator<'_> {
             return Err(self.invalid(key(k), format!("{} is empty", file.display())));
         }
         Ok(Secret::new(pw))
+    }
+
+    fn verify(&self, v: RawVerify) -> Result<VerifyConfig, ConfigError> {
+        use crate::verp::{Key, Keyring};
+        let max_age = self.duration(
+            "verify.max_age",
+            v.max_age.as_deref(),
+            Duration::from_secs(60 * 86_400),
+        )?;
+        let max_age_days = i64::try_from(max_age.as_secs() / 86_400).unwrap_or(i64::MAX);
+        if max_age_days < 1 {
+            return Err(self.invalid("verify.max_age", "must be at least 1d"));
+        }
+        if v.key.is_empty() {
+            return Err(self.invalid(
+                "verify.key",
+                "[verify] needs at least one [[verify.key]] (id and secret_file or secret_credential)",
+            ));
+        }
+        let mut keys = Vec::with_capacity(v.key.len());
+        for (i, k) in v.key.iter().enumerate() {
+            let kk = |name: &str| format!("verify.key[{i}].{name}");
+            let (file, name) = match (&k.secret_file, &k.secret_credential) {
+                (Some(f), None) => (self.relative(f), "secret_file"),
+                (None, Some(c)) if !c.is_empty() && !c.contains('/') => {
+                    let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                        self.invalid(kk("secret_credential"), "CREDENTIALS_DIRECTORY is not set")
+                    })?;
+                    (PathBuf::from(dir).join(c), "secret_credential")
+                }
+                _ => {
+                    return Err(self.invalid(
+                        kk("secret_file"),
+                        "give exactly one of secret_file, secret_credential (a plain name)",
+                    ))
+                }
+            };
+            let secret = std::fs::read(&file).map_err(|e| {
+                self.invalid(kk(name), format!("cannot read {}: {e}", file.display()))
+            })?;
+            self.check_private(&file, "holds a signing key");
+            let secret = secret.strip_suffix(b"\n").unwrap_or(&secret);
+            keys.push(Key::new(&k.id, secret).map_err(|e| self.invalid(kk("id"), e.to_string()))?);
+        }
+        let keyring = Keyring::new(keys).map_err(|e| self.invalid("verify.key", e.to_string()))?;
+        if let Some(rp) = &v.return_path {
+            // Signing a dummy address checks the base's shape once, here.
+            keyring
+                .return_path(rp, "check@example.org", "", 0)
+                .map_err(|e| self.invalid("verify.return_path", e.to_string()))?;
+        }
+        Ok(VerifyConfig {
+            require: v.require,
+            return_path: v.return_path,
+            max_age_days,
+            keyring,
+        })
     }
 
     fn policy(&self, p: RawPolicy) -> Result<PolicyConfig, ConfigError> {
@@ -830,6 +954,53 @@ mod tests {
             "the example documents the defaults"
         );
         assert!(!c.mailboxes.is_empty());
+    }
+
+    #[test]
+    fn verify_section_reads_keys_and_warns_on_loose_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k1");
+        std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = format!(
+            "{MINIMAL}\n[verify]\nrequire = true\nreturn_path = \"bounces@example.org\"\n\
+             [[verify.key]]\nid = \"k1\"\nsecret_file = \"k1\"\n"
+        );
+        let c = Config::from_toml(&text, &dir.path().join("c.toml")).unwrap();
+        let v = c.verify.as_ref().unwrap();
+        assert!(v.require);
+        assert_eq!(v.max_age_days, 60);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("k1") && w.contains("0644")),
+            "{:?}",
+            c.warnings
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = Config::from_toml(&text, &dir.path().join("c.toml")).unwrap();
+        assert!(
+            !c.warnings.iter().any(|w| w.contains("k1")),
+            "{:?}",
+            c.warnings
+        );
+
+        std::fs::write(&key, "short").unwrap();
+        let e = Config::from_toml(&text, &dir.path().join("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("verify.key[0]"), "{e}");
+        let e = Config::from_toml(
+            &text.replace("bounces@", "b+x@"),
+            &dir.path().join("c.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("verify"), "{e}");
+        let e = Config::from_toml(
+            &format!("{MINIMAL}\n[verify]\n"),
+            &dir.path().join("c.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("verify.key"), "{e}");
     }
 
     #[test]

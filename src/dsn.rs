@@ -32,6 +32,8 @@ pub struct DsnRecipient {
     pub diagnostic_type: Option<String>,
     /// `Will-Retry-Until`, whose presence marks a delay report.
     pub will_retry_until: Option<String>,
+    /// PowerMTA's `X-PowerMTA-BounceCategory` (`bad-mailbox`, …).
+    pub bounce_category: Option<String>,
 }
 
 impl DsnRecipient {
@@ -205,6 +207,9 @@ pub fn parse(text: &str) -> DsnReport {
                 }
                 "will-retry-until" => {
                     set_once(&mut cur.will_retry_until, value);
+                }
+                "x-powermta-bouncecategory" => {
+                    set_once(&mut cur.bounce_category, value.to_ascii_lowercase());
                 }
                 _ => {}
             }

@@ -14,6 +14,8 @@
 //! - [`store`]: the SQLite database (sqlx, migrations in `migrations/`);
 //! - [`imap`]: the IMAP source (TLS, login, fetch, after-actions);
 //! - [`daemon`]: the processing loop that ties them together;
+//! - [`verp`] and [`trust`]: signed return paths and their verification, so
+//!   forged bounces unsubscribe no one;
 //! - [`commands`]: the implementations behind the command line.
 //!
 //! `src/main.rs` only parses the command line and calls [`commands`].
@@ -27,3 +29,5 @@ pub mod imap;
 pub mod parse;
 pub mod policy;
 pub mod store;
+pub mod trust;
+pub mod verp;

@@ -53,6 +53,21 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: FormatArg,
     },
+    /// Print the signed return path (VERP) to use when sending to ADDRESS.
+    Verp {
+        /// The recipient the message is sent to.
+        address: String,
+        /// The list the message belongs to (a-z, 0-9, - and _).
+        #[arg(long, default_value = "")]
+        list: String,
+        /// Print an `X-Bounced-Token:` header line instead, for senders that
+        /// cannot set the envelope sender.
+        #[arg(long)]
+        header: bool,
+        /// The configuration file (its `[verify]` section holds the keys).
+        #[arg(long, default_value = bounced::config::DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
     /// Validate a configuration file and print it resolved, secrets masked.
     CheckConfig {
         /// The configuration file.
@@ -109,6 +124,12 @@ fn main() -> ExitCode {
                 FormatArg::Json => OutputFormat::Json,
             },
         }),
+        Command::Verp {
+            address,
+            list,
+            header,
+            config,
+        } => commands::verp(&config, &address, &list, header),
         Command::CheckConfig { config } => commands::check_config(&config),
     };
     match result {

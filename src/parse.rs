@@ -186,7 +186,14 @@ fn content_type_of(part: &mail_parser::MessagePart<'_>) -> String {
     }
 }
 
-fn original_from_message(m: &Message<'_>) -> Original {
+/// Headers of a nested message. mail-parser keeps a nested message's header
+/// offsets relative to the outermost message, so they are read from the
+/// outer bytes; if that yields nothing sensible, from the nested bytes.
+fn original_from_message(m: &Message<'_>, outer: &[u8]) -> Original {
+    let headers = collect_headers(m.headers(), outer);
+    if headers.iter().any(|(_, v)| !v.is_empty()) {
+        return Original { headers };
+    }
     Original {
         headers: collect_headers(m.headers(), m.raw_message()),
     }
@@ -214,6 +221,42 @@ pub fn original_from_text(text: &str) -> Original {
         }
     }
     Original { headers }
+}
+
+/// Decode bytes whose charset nobody declared (delivery-status parts are
+/// supposed to be ASCII, but MTAs paste Japanese diagnostics into them):
+/// UTF-8 if valid, ISO-2022-JP if it has its escape sequences, otherwise
+/// Shift_JIS or EUC-JP when one of them decodes cleanly, else Latin-1.
+pub fn decode_bytes(b: &[u8]) -> String {
+    if let Ok(s) = std::str::from_utf8(b) {
+        if !s.contains("\x1b$") {
+            return s.to_string();
+        }
+    }
+    let has_jis_escape = b.windows(3).any(|w| w == b"\x1b$B" || w == b"\x1b$@");
+    if has_jis_escape {
+        let (s, _, _) = encoding_rs::ISO_2022_JP.decode(b);
+        return s.into_owned();
+    }
+    for enc in [encoding_rs::SHIFT_JIS, encoding_rs::EUC_JP] {
+        if let Some(s) = enc.decode_without_bom_handling_and_without_replacement(b) {
+            return s.into_owned();
+        }
+    }
+    encoding_rs::WINDOWS_1252.decode(b).0.into_owned()
+}
+
+/// Offset of the body: just after the first empty line.
+fn find_body(raw: &[u8]) -> usize {
+    let mut i = 0usize;
+    while i < raw.len() {
+        match raw.get(i..) {
+            Some(r) if r.starts_with(b"\r\n\r\n") => return i + 4,
+            Some(r) if r.starts_with(b"\n\n") => return i + 2,
+            _ => i += 1,
+        }
+    }
+    raw.len()
 }
 
 /// Take a raw message apart.
@@ -260,21 +303,22 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
             PartType::Multipart(_) => {}
             PartType::Message(m) => {
                 if ct.contains("delivery-status") {
-                    mail.delivery_status
-                        .push(String::from_utf8_lossy(m.raw_message()).into_owned());
+                    mail.delivery_status.push(decode_bytes(m.raw_message()));
                 } else if ct.contains("feedback-report") {
-                    mail.feedback_report
-                        .push(String::from_utf8_lossy(m.raw_message()).into_owned());
+                    mail.feedback_report.push(decode_bytes(m.raw_message()));
                 } else if mail.original.is_none() {
-                    mail.original = Some(original_from_message(m));
+                    mail.original = Some(original_from_message(m, raw));
                 }
             }
             body => {
                 let text: String = match body {
-                    PartType::Text(t) | PartType::Html(t) => t.to_string(),
-                    PartType::Binary(b) | PartType::InlineBinary(b) => {
-                        String::from_utf8_lossy(b).into_owned()
+                    // A text part that still carries ISO-2022-JP escapes was
+                    // mislabelled (us-ascii): decode it for real.
+                    PartType::Text(t) | PartType::Html(t) if t.contains("\x1b$") => {
+                        decode_bytes(t.as_bytes())
                     }
+                    PartType::Text(t) | PartType::Html(t) => t.to_string(),
+                    PartType::Binary(b) | PartType::InlineBinary(b) => decode_bytes(b),
                     _ => String::new(),
                 };
                 if ct.contains("delivery-status") {
@@ -298,6 +342,14 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
         }
     }
     mail.text = if plain.trim().is_empty() { html } else { plain };
+    if mail.text.trim().is_empty() && mail.delivery_status.is_empty() {
+        // Broken MIME (a boundary parameter that lost its folding) hides
+        // every part; read the raw body as text rather than nothing.
+        let body_start = find_body(raw);
+        let body = raw.get(body_start..).unwrap_or(&[]);
+        let body = body.get(..body.len().min(MAX_TEXT)).unwrap_or(body);
+        mail.text = decode_bytes(body);
+    }
     if mail.text.len() > MAX_TEXT {
         let mut cut = MAX_TEXT;
         while cut > 0 && !mail.text.is_char_boundary(cut) {

@@ -15,7 +15,7 @@ fn is_local_byte(b: u8) -> bool {
 /// Whether a byte may appear in a domain (letters, digits, hyphen, dot,
 /// IDN bytes, and the brackets of an address literal).
 fn is_domain_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b >= 0x80 || b"-._[]:".contains(&b)
+    b.is_ascii_alphanumeric() || b"-._[]:".contains(&b)
 }
 
 /// Normalise a candidate: trim wrappers and trailing punctuation, lower-case
@@ -131,7 +131,7 @@ pub fn is_system_address(addr: &str) -> bool {
     let local = addr.split('@').next().unwrap_or("").to_ascii_lowercase();
     matches!(
         local.as_str(),
-        "mailer-daemon" | "postmaster" | "mail-daemon" | "mailerdaemon" | "nobody" | "root"
+        "mailer-daemon" | "mail-daemon" | "mailerdaemon"
     )
 }
 

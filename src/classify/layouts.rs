@@ -16,6 +16,9 @@ pub struct LayoutInput<'a> {
     pub text: &'a str,
     /// The bounce's own From address, never a failed recipient.
     pub from: Option<&'a str>,
+    /// The bounce's To addresses: the sender of the original, never a
+    /// failed recipient either.
+    pub to: &'a [String],
 }
 
 /// A layout reader: a name (for evidence) and a function.
@@ -25,7 +28,11 @@ pub type Reader = (&'static str, fn(&LayoutInput<'_>) -> Vec<Finding>);
 /// any recipient wins; later readers only add diagnostics.
 pub const READERS: &[Reader] = &[
     ("sendmail layout", sendmail),
+    ("sendmail transcript layout", sendmail_transcript),
     ("address block layout", address_blocks),
+    ("envelope echo layout", envelope_rcpt),
+    ("sentence layout", sentence_address),
+    ("labelled address layout", labelled_address),
     ("inline address layout", inline_address),
 ];
 
@@ -44,6 +51,12 @@ static HEADER_LINE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 
+/// Headers that only a real message carries (not a summary of one).
+static TRANSPORT_HEADER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(?:received|return-path|message-id|mime-version|content-type|dkim-signature|x-[a-z0-9-]+):")
+        .expect("static regex")
+});
+
 /// Cut the report text before the quoted original message.
 pub fn report_part(text: &str) -> &str {
     let mut cut = text.len();
@@ -56,6 +69,7 @@ pub fn report_part(text: &str) -> &str {
     // Three consecutive header lines: a pasted header block.
     let mut run = 0usize;
     let mut run_start = 0usize;
+    let mut transport = false;
     let mut pos = 0usize;
     for line in text.split_inclusive('\n') {
         if pos >= cut {
@@ -64,9 +78,13 @@ pub fn report_part(text: &str) -> &str {
         if HEADER_LINE.is_match(line) {
             if run == 0 {
                 run_start = pos;
+                transport = false;
             }
             run += 1;
-            if run >= 3 {
+            // Summaries echo To/Cc/Date/Subject; only a block with a
+            // transport header is the returned message itself.
+            transport |= TRANSPORT_HEADER.is_match(line);
+            if run >= 3 && transport {
                 cut = cut.min(run_start);
                 break;
             }
@@ -110,7 +128,14 @@ fn push_unique(out: &mut Vec<Finding>, f: Finding) {
 }
 
 fn ok_recipient(addr: &str, input: &LayoutInput<'_>) -> bool {
-    !is_system_address(addr) && input.from.is_none_or(|f| !f.eq_ignore_ascii_case(addr))
+    // The reporting host's own postmaster is a contact, not a recipient.
+    let own_postmaster = addr.to_ascii_lowercase().starts_with("postmaster@")
+        && input.from.is_some_and(|f| {
+            f.rsplit('@').next().unwrap_or("") == addr.rsplit('@').next().unwrap_or("")
+        });
+    !own_postmaster
+        && !is_system_address(addr)
+        && input.from.is_none_or(|f| !f.eq_ignore_ascii_case(addr))
 }
 
 /// A line that opens a recipient block: it begins with an address (maybe
@@ -118,7 +143,7 @@ fn ok_recipient(addr: &str, input: &LayoutInput<'_>) -> bool {
 /// `...`, an `(expanded from …)`, nothing, or the start of a diagnostic.
 static BLOCK_HEAD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"^[ \t]*(?:RCPT TO:|Recipient:|Recipient address:|Failed recipient:|To:|Address:)?[ \t]*[<"]?([^\s<>"@]+@[^\s<>":;,()]+?)[>"]?(?:[ \t]*\((?:expanded from|generated from|originally to)?:?[ \t]*<?([^\s<>()]+@[^\s<>()]+?)>?\))?[ \t]*(:|\.\.\.|,|[ \t]+on[ \t]|[ \t]+\(|[ \t]-|[ \t]*$|[ \t]+[0-9]{3}[ \t-]|[ \t]+[A-Za-z])"#,
+        r#"^[ \t]*(?:(?:[*•]|-{1,2})[ \t]+)?(?:Recipient:|Recipient address:|Failed recipient:|Address:)?[ \t]*[<"]?([^\s<>"@]+@[^\s<>":;,()]+?)[>"]?(?:[ \t]*\((?:expanded from|generated from|originally to)?:?[ \t]*<?([^\s<>()]+@[^\s<>()]+?)>?\))?[ \t]*(:|\.\.\.|,|[ \t]+on[ \t]|[ \t]+\(|[ \t]-|[ \t]*$|[ \t]+[0-9]{3}[ \t-]|[ \t]+[A-Za-z\[])"#,
     )
     .expect("static regex")
 });
@@ -163,17 +188,22 @@ fn address_blocks(input: &LayoutInput<'_>) -> Vec<Finding> {
         let head_indent = line.len() - line.trim_start().len();
         let mut j = i + 1;
         let mut taken = 0usize;
-        while j < lines.len() && taken < 12 {
+        let has_code = |d: &str| {
+            super::status::find_reply_code(d).is_some() || super::status::find_status(d).is_some()
+        };
+        while j < lines.len() && taken < 16 {
             let l = lines.get(j).copied().unwrap_or("");
             if l.trim().is_empty() {
-                // Exim and qmail put the diagnostic after the address
-                // line without a blank; Exchange puts one blank line.
-                if diag.is_empty() && taken == 0 {
-                    j += 1;
-                    taken += 1;
-                    continue;
+                // Exim and qmail put the diagnostic right under the address;
+                // Exchange, Gmail and m-FILTER leave blank lines and spread
+                // it over paragraphs. A paragraph break ends the block once
+                // the diagnostic carries an SMTP code.
+                if has_code(&diag) {
+                    break;
                 }
-                break;
+                j += 1;
+                taken += 1;
+                continue;
             }
             if BLOCK_HEAD.is_match(l)
                 && address::find_first(l).is_some_and(|a| a != addr)
@@ -205,7 +235,7 @@ fn address_blocks(input: &LayoutInput<'_>) -> Vec<Finding> {
 }
 
 static SENDMAIL_FATAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)-+\s*the following addresses? (?:had|have) (?:permanent fatal errors|transient non-fatal errors)|-+\s*the following addresses? (?:had|have) (?:delivery )?errors")
+    Regex::new(r"(?i)-+\s*the following addresses? (?:had|have) (?:permanent fatal errors|transient non-fatal errors)|-+\s*the following addresses? (?:had|have) (?:delivery )?(?:errors|problems)")
         .expect("static regex")
 });
 
@@ -247,10 +277,18 @@ fn sendmail(input: &LayoutInput<'_>) -> Vec<Finding> {
             }
             continue;
         }
-        if let Some(addr) = address::find_first(t) {
-            if ok_recipient(&addr, input) {
+        if let Some(found) = address::find_all(t).into_iter().next() {
+            if ok_recipient(&found.address, input) {
+                // Some MTAs put the reason on the address line:
+                // `a@b [Connection timed out]`.
+                let rest = t
+                    .get(found.end..)
+                    .unwrap_or("")
+                    .trim_start_matches(['>', ' ', '\t', '.', ':'])
+                    .trim();
                 out.push(Finding {
-                    address: addr,
+                    address: found.address,
+                    diagnostic: rest.trim_matches(['[', ']']).to_string(),
                     source: "sendmail layout",
                     ..Finding::default()
                 });
@@ -289,6 +327,224 @@ fn sendmail(input: &LayoutInput<'_>) -> Vec<Finding> {
         } else if t.starts_with("...") && t.contains("while talking to") {
             current = None;
         }
+    }
+    out
+}
+
+static TRANSCRIPT_VERDICT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*([245][0-9][0-9])[ -]<?([^\s<>]+@[^\s<>]+?)>?\.\.\.\s*(.*)$")
+        .expect("static regex")
+});
+
+/// Sendmail's transcript without the address list (old Sendmail 5 and
+/// friends): `550 <a@b>... User unknown` lines give the verdict per
+/// recipient; the `>>>`/`<<<` exchange since the previous verdict is its
+/// context.
+fn sendmail_transcript(input: &LayoutInput<'_>) -> Vec<Finding> {
+    let Some(start) = input.text.find("Transcript of session follows") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut since_last: Vec<&str> = Vec::new();
+    for line in input.text.get(start..).unwrap_or("").lines().skip(1) {
+        let t = line.trim();
+        if let Some(c) = TRANSCRIPT_VERDICT.captures(t) {
+            if let Some(addr) = c.get(2).and_then(|m| address::normalize(m.as_str())) {
+                if ok_recipient(&addr, input) {
+                    let mut diag = t.to_string();
+                    let ctx = since_last.join(" ");
+                    if !ctx.is_empty() {
+                        diag = format!("{diag} | {ctx}");
+                    }
+                    push_unique(
+                        &mut out,
+                        Finding {
+                            address: addr,
+                            diagnostic: diag,
+                            command: super::status::find_command(&ctx),
+                            source: "sendmail transcript layout",
+                            ..Finding::default()
+                        },
+                    );
+                }
+            }
+            since_last.clear();
+            continue;
+        }
+        if t.to_ascii_lowercase().starts_with("while talking to") || t.starts_with("...") {
+            since_last.clear();
+        }
+        if !t.is_empty() && since_last.len() < 8 {
+            since_last.push(t);
+        }
+    }
+    out
+}
+
+static RCPT_ECHO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\bRCPT TO:\s*<?([^\s<>]+@[^\s<>]+?)>?(?:\s|$)").expect("static regex")
+});
+
+/// Reports that echo the envelope (`RCPT TO: a@b`, InterScan's
+/// `Sent <<< RCPT TO:<a@b>` then `Received >>> 550 …`, Verizon's message
+/// details): the address is the echoed recipient, the diagnostic the lines
+/// after it and any line carrying an SMTP code.
+fn envelope_rcpt(input: &LayoutInput<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let lines: Vec<&str> = input.text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(c) = RCPT_ECHO.captures(line) else {
+            continue;
+        };
+        let Some(addr) = c.get(1).and_then(|m| address::normalize(m.as_str())) else {
+            continue;
+        };
+        if !ok_recipient(&addr, input) {
+            continue;
+        }
+        let mut diag: Vec<&str> = lines
+            .iter()
+            .skip(i + 1)
+            .take(2)
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        for l in lines.iter().take(40) {
+            let t = l.trim();
+            if super::status::find_reply_code(t).is_some() && !diag.contains(&t) {
+                diag.push(t);
+            }
+        }
+        // `Sent <<< RCPT TO:` answered on the next line is the RCPT stage;
+        // a summary of the envelope says nothing about the stage.
+        let stage = Some("RCPT".to_string()).filter(|_| {
+            lines
+                .get(i + 1)
+                .is_some_and(|n| super::status::find_reply_code(n).is_some())
+        });
+        push_unique(
+            &mut out,
+            Finding {
+                address: addr,
+                diagnostic: diag.join(" "),
+                source: "envelope echo layout",
+                command: stage.clone(),
+                loose: stage.is_none(),
+                ..Finding::default()
+            },
+        );
+    }
+    out
+}
+
+static DELIVERY_SENTENCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)(?:(?:un)?deliverable|deliver(?:ing|ed|y)?|send(?:ing)?|sent|transmit(?:ting|ted)?|reach|relay(?:ing|ed)?|forward(?:ing|ed)?|message)\b[^<@\n]{0,60}?\bto:?\s*[<"\[]?([^\s<>"\[\]]+@[^\s<>"\[\]]+)[>"\]]?(?:[\s.,:;]|$)"#).expect("static regex")
+});
+
+/// Reports that name the recipient inside a sentence ("There was an error
+/// delivering your mail to <a@b>.", "Could not be delivered to: <a@b>")
+/// and explain below it.
+fn sentence_address(input: &LayoutInput<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let text = input.text;
+    for c in DELIVERY_SENTENCE.captures_iter(text) {
+        let (Some(all), Some(m)) = (c.get(0), c.get(1)) else {
+            continue;
+        };
+        let Some(addr) = address::normalize(m.as_str().trim_end_matches(['.', ',', ':', ';']))
+        else {
+            continue;
+        };
+        if !ok_recipient(&addr, input) {
+            continue;
+        }
+        // The explanation: the rest of the sentence's line and the next
+        // lines, up to a bounded length.
+        let line_start = text
+            .get(..all.start())
+            .and_then(|p| p.rfind('\n'))
+            .map_or(0, |p| p + 1);
+        let mut end = (all.end() + 800).min(text.len());
+        while end < text.len() && !text.is_char_boundary(end) {
+            end += 1;
+        }
+        let diag: String = text
+            .get(line_start..end)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        push_unique(
+            &mut out,
+            Finding {
+                address: addr,
+                diagnostic: diag,
+                source: "sentence layout",
+                ..Finding::default()
+            },
+        );
+    }
+    out
+}
+
+static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^\s*([^:<>@]{3,120}?)\s*:\s*[<"]?([^\s<>":]+@[^\s<>":]+?)[>"]?\s*$"#)
+        .expect("static regex")
+});
+
+/// `Explanation: a@b` lines (IMail's "User mailbox exceeds allowed size:
+/// a@b", "Failed recipient: a@b"): the text before the colon, and the lines
+/// after, are the diagnostic.
+fn labelled_address(input: &LayoutInput<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let lines: Vec<&str> = input.text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if SKIP_LINE.matches(line).matched(0) {
+            continue;
+        }
+        let Some(c) = LABELLED.captures(line) else {
+            continue;
+        };
+        let Some(addr) = c.get(2).and_then(|m| address::normalize(m.as_str())) else {
+            continue;
+        };
+        if !ok_recipient(&addr, input) {
+            continue;
+        }
+        let mut diag = c
+            .get(1)
+            .map(|m| m.as_str().trim().to_string())
+            .unwrap_or_default();
+        for l in lines.iter().skip(i + 1).take(4) {
+            if l.trim().is_empty() {
+                break;
+            }
+            diag.push(' ');
+            diag.push_str(l.trim());
+        }
+        push_unique(
+            &mut out,
+            Finding {
+                address: addr,
+                diagnostic: diag,
+                source: "labelled address layout",
+                ..Finding::default()
+            },
+        );
+    }
+    out
+}
+
+/// Remove one level of `>` quoting, for bounces forwarded by a person.
+pub fn unquote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let l = line
+            .strip_prefix('>')
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .unwrap_or(line);
+        out.push_str(l);
+        out.push('\n');
     }
     out
 }
@@ -334,6 +590,7 @@ mod tests {
         reader(&LayoutInput {
             text,
             from: Some("mailer-daemon@mx.test"),
+            to: &[],
         })
     }
 

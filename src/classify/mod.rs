@@ -9,7 +9,9 @@
 
 pub mod address;
 pub mod layouts;
+pub mod notification;
 pub mod phrases;
+pub mod rhost;
 pub mod status;
 
 use crate::{dsn, parse};
@@ -261,6 +263,21 @@ pub struct Finding {
     pub diagnostic_type: Option<String>,
     /// Which reader produced this record.
     pub source: &'static str,
+    /// The SMTP command the refusal answered, when the layout shows it.
+    pub command: Option<String>,
+    /// Text around this recipient in the human-readable part (for DSN
+    /// findings) or of the whole report: read only when the diagnostic
+    /// itself names no reason.
+    pub context: String,
+    /// The diagnostic was found near the address but not tied to it by the
+    /// layout (an envelope summary beside an error text): never enough on
+    /// its own to call the address unknown.
+    pub loose: bool,
+    /// Whether `context` is this recipient's own block of the report (not
+    /// the whole report shared by every recipient).
+    pub context_is_own: bool,
+    /// A reason the layout itself states (a carrier's fixed wording).
+    pub reason_hint: Option<Reason>,
 }
 
 /// Where Sisimai puts a feedback report's recipient when the report names
@@ -285,6 +302,46 @@ pub fn classify(raw: &[u8]) -> Result<Verdict, ClassifyError> {
 
 /// Classify an already parsed message.
 pub fn classify_mail(mail: &parse::Mail) -> Verdict {
+    let v = classify_one(mail);
+    if v.recipients.is_empty() {
+        if let Some(inner) = forwarded_bounce(mail) {
+            return inner;
+        }
+    }
+    v
+}
+
+static FORWARD_MARKER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?im)^[ \t]*-*[ \t]*(?:begin forwarded message|forwarded message|original message)[ \t]*-*:?[ \t]*$")
+        .expect("static regex")
+});
+
+/// A bounce that a person forwarded ("Fwd: Returned mail"): the bounce is
+/// quoted after a forward marker. Read it as a message of its own, once.
+fn forwarded_bounce(mail: &parse::Mail) -> Option<Verdict> {
+    let m = FORWARD_MARKER.find(&mail.text)?;
+    let rest = mail.text.get(m.end()..)?;
+    let quoted = rest.lines().filter(|l| l.starts_with('>')).count();
+    let total = rest.lines().filter(|l| !l.trim().is_empty()).count().max(1);
+    let inner = if quoted * 2 > total {
+        layouts::unquote(rest)
+    } else {
+        rest.to_string()
+    };
+    let inner = inner.trim_start_matches(['\r', '\n', ' ']);
+    let parsed = parse::parse(inner.as_bytes()).ok()?;
+    let mut v = classify_one(&parsed);
+    if v.kind != Kind::Bounce || v.recipients.is_empty() {
+        return None;
+    }
+    v.evidence
+        .insert(0, "bounce forwarded inside a message".to_string());
+    v.message_id = mail.message_id.clone();
+    Some(v)
+}
+
+/// Classify one message, without looking into forwarded content.
+fn classify_one(mail: &parse::Mail) -> Verdict {
     let mut evidence: Vec<String> = Vec::new();
     let original_message_id = mail
         .original
@@ -306,6 +363,21 @@ pub fn classify_mail(mail: &parse::Mail) -> Verdict {
         return verdict;
     }
 
+    match notification::read(&mail.text) {
+        Some(notification::Notification::Complaint(addrs, ftype)) => {
+            evidence.push("SES complaint notification".to_string());
+            verdict.kind = Kind::Feedback;
+            verdict.recipients = feedback_recipients(addrs, ftype);
+            verdict.evidence = evidence;
+            return verdict;
+        }
+        Some(notification::Notification::Recipients(found)) if !found.is_empty() => {
+            evidence.push("SES notification (JSON)".to_string());
+            return finish(verdict, found, "", evidence);
+        }
+        _ => {}
+    }
+
     let report_text = layouts::report_part(&mail.text);
     let bounce_like = looks_like_bounce(mail, report_text);
     let mut findings = dsn_findings(mail, &mut evidence);
@@ -313,19 +385,33 @@ pub fn classify_mail(mail: &parse::Mail) -> Verdict {
         evidence.push("RFC 3464 delivery-status report".to_string());
     }
 
+    let to: Vec<String> = mail
+        .header("to")
+        .map(|v| {
+            address::find_all(v)
+                .into_iter()
+                .map(|f| f.address)
+                .collect()
+        })
+        .unwrap_or_default();
     let input = layouts::LayoutInput {
         text: report_text,
         from: mail.from_address.as_deref(),
+        to: &to,
     };
-    let mut layout_findings = Vec::new();
-    for (name, reader) in layouts::READERS {
-        let found = reader(&input);
-        if !found.is_empty() {
-            layout_findings = found;
-            if findings.is_empty() && bounce_like {
-                evidence.push((*name).to_string());
-            }
-            break;
+    let mut layout_findings =
+        run_readers(&input, &mut evidence, findings.is_empty() && bounce_like);
+    if layout_findings.is_empty() && findings.is_empty() && report_text.contains("\n>") {
+        // A bounce forwarded by a person: read it without the quoting.
+        let unquoted = layouts::unquote(report_text);
+        let inner = layouts::report_part(&unquoted);
+        let input = layouts::LayoutInput {
+            text: inner,
+            ..input
+        };
+        layout_findings = run_readers(&input, &mut evidence, bounce_like);
+        if !layout_findings.is_empty() {
+            evidence.push("quoted (forwarded) bounce".to_string());
         }
     }
 
@@ -352,6 +438,15 @@ pub fn classify_mail(mail: &parse::Mail) -> Verdict {
         }
     }
 
+    if findings.is_empty() && bounce_like {
+        // Nothing in the report names the recipient, but the returned
+        // message does: a single To of the original is the recipient.
+        if let Some(f) = original_recipient(mail, report_text) {
+            evidence.push("recipient from the returned message's To".to_string());
+            findings.push(f);
+        }
+    }
+
     if findings.is_empty() {
         if let Some(r) = autoreply(mail, &mut evidence) {
             verdict.kind = Kind::Autoreply;
@@ -363,12 +458,30 @@ pub fn classify_mail(mail: &parse::Mail) -> Verdict {
         return verdict;
     }
 
+    finish(verdict, findings, report_text, evidence)
+}
+
+/// Decide every finding and set the verdict's kind.
+fn finish(
+    mut verdict: Verdict,
+    findings: Vec<Finding>,
+    shared: &str,
+    evidence: Vec<String>,
+) -> Verdict {
     // Text shared by all recipients (for reports that put the reason once,
     // above the list), used only when a recipient's own text says nothing.
-    let shared = report_text;
     let mut recipients: Vec<Recipient> = Vec::new();
     for f in findings.iter().take(1000) {
-        let r = decide(f, shared);
+        let mut f = f.clone();
+        if f.context.is_empty() {
+            f.context = shared
+                .get(..shared.len().min(4096))
+                .unwrap_or("")
+                .to_string();
+            // With one recipient, the whole report is about it.
+            f.context_is_own = findings.len() == 1;
+        }
+        let r = decide(&f);
         if !recipients
             .iter()
             .any(|x| x.address.eq_ignore_ascii_case(&r.address))
@@ -396,20 +509,81 @@ pub fn classify_mail(mail: &parse::Mail) -> Verdict {
     verdict
 }
 
+/// The single To of the returned original (a MIME part, or pasted after an
+/// "unsent message follows" marker), with the report text as diagnostic.
+fn original_recipient(mail: &parse::Mail, report_text: &str) -> Option<Finding> {
+    let pasted;
+    let original = match &mail.original {
+        Some(o) => o,
+        None => {
+            let rest = mail.text.get(report_text.len()..)?;
+            // Skip the marker line itself.
+            let rest = rest.split_once('\n').map(|(_, r)| r).unwrap_or(rest);
+            pasted = parse::original_from_text(rest.trim_start_matches(['\r', '\n']));
+            &pasted
+        }
+    };
+    let to = original.get("to")?;
+    let addrs = address::find_all(to);
+    if addrs.len() != 1 {
+        return None;
+    }
+    let a = addrs.into_iter().next()?.address;
+    if address::is_system_address(&a) || mail.from_address.as_deref() == Some(a.as_str()) {
+        return None;
+    }
+    let diag: String = report_text.split_whitespace().collect::<Vec<_>>().join(" ");
+    Some(Finding {
+        address: a,
+        diagnostic: diag.chars().take(2000).collect(),
+        source: "returned message",
+        ..Finding::default()
+    })
+}
+
+/// Run the layout readers in order; the first that finds recipients wins.
+/// The bounce's own To (the original sender) is dropped from the result
+/// unless it is all there is (anonymised samples reuse one address).
+fn run_readers(
+    input: &layouts::LayoutInput<'_>,
+    evidence: &mut Vec<String>,
+    note: bool,
+) -> Vec<Finding> {
+    for (name, reader) in layouts::READERS {
+        let mut found = reader(input);
+        if found.is_empty() {
+            continue;
+        }
+        let not_sender: Vec<Finding> = found
+            .iter()
+            .filter(|f| !input.to.iter().any(|t| t.eq_ignore_ascii_case(&f.address)))
+            .cloned()
+            .collect();
+        if !not_sender.is_empty() {
+            found = not_sender;
+        }
+        if note {
+            evidence.push((*name).to_string());
+        }
+        return found;
+    }
+    Vec::new()
+}
+
 /// Subjects and senders that bounces use; a text layout is trusted only on
 /// a message that looks like a bounce, so that a human reply quoting
 /// "user unknown" is not read as one.
 static BOUNCE_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)undeliver|undelivered|delivery (?:status notification|failure|failed|has failed|problem|report|notification)|returned mail|returned to sender|mail delivery (?:failed|failure|system|subsystem)|failure notice|non[- ]?delivery|could not (?:be )?deliver|nicht zustellbar|unzustellbar|unable to deliver|delivery error|mail error|rejected|bounce|warning: (?:could not|message)|delayed mail|delivery delayed|mail system error|message not delivered|not delivered|delivery notification|permanent error|error sending|\berror\b|failed|returned|エラー|不達|配信(?:不能|失敗|エラー)|送信できませんでした|未配達").expect("static regex")
+    Regex::new(r"(?i)undeliver|undelivered|delivery (?:status notification|failure|failed|has failed|problem|report|notification)|returned mail|returned to sender|mail delivery (?:failed|failure|system|subsystem)|could not send|failure notice|non[- ]?delivery|could not (?:be )?deliver|nicht zustellbar|unzustellbar|unable to deliver|delivery error|mail error|rejected|bounce|warning: (?:could not|message)|delayed mail|delivery delayed|mail system error|message not delivered|not delivered|delivery notification|permanent error|error sending|\berror\b|failed|returned|エラー|不達|配信(?:不能|失敗|エラー)|送信できませんでした|できませんでした|未配達|エラー通知").expect("static regex")
 });
 
 static BOUNCE_SENDER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)mailer-daemon|postmaster|mail[ -]?delivery|mail ?administrator|mail ?system|^(?:bounce|bounces|noreply|no-reply|daemon|mdaemon|mailer|smtp|mta)[@+.-]|system administrator|administrator@|undeliver|returned|mailerdaemon").expect("static regex")
+    Regex::new(r"(?i)mailer-daemon|postmaster|mail[ -]?delivery|mail ?administrator|mail ?system|^(?:bounce|bounces|noreply|no-reply|daemon|mdaemon|mailer|smtp|mta)[@+.-]|system administrator|administrator@|undeliver|returned|mailerdaemon|post_master|interscan").expect("static regex")
 });
 
 /// Phrases that only a delivery report writes.
 static BOUNCE_BODY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)this is the mail system at host|could not be delivered to one or more|delivery to the following recipients? (?:failed|has failed|was unsuccessful)|the following addresses? had (?:permanent|transient)|this is the qmail-send program|i'm afraid i wasn't able to deliver|message could not be delivered|delivery has failed to these recipients|your message (?:could not|cannot|was not|wasn't|did not) (?:be )?(?:delivered|reach)|undeliverable|permanent error|unable to deliver|failed to deliver|delivery (?:failed|failure)|was not delivered|could not deliver|not be delivered|returned to sender|transcript of session follows|remote host said|said: [245][0-9][0-9]|in reply to (?:rcpt to|end of data|mail from|data)|smtp error from remote|送信できませんでした|配信できませんでした|届きませんでした|配送できませんでした").expect("static regex")
+    Regex::new(r"(?i)this is the mail system at host|could not be delivered to one or more|delivery to the following recipients? (?:failed|has failed|was unsuccessful)|the following addresses? had (?:permanent|transient|delivery)|this is the qmail-send program|i'm afraid i wasn't able to deliver|message could not be delivered|delivery has failed to these recipients|your message (?:could not|cannot|was not|wasn't|did not) (?:be )?(?:delivered|reach)|undeliverable|permanent error|unable to deliver|failed to deliver|delivery (?:failed|failure)|was not delivered|could not deliver|not be delivered|returned to sender|transcript of session follows|remote host said|said: [245][0-9][0-9]|in reply to (?:rcpt to|end of data|mail from|data)|smtp error from remote|送信できませんでした|配信できませんでした|届きませんでした|配送できませんでした|requested action not taken|rcpt to:|did not reach the following recipient|could not be reached|<<< [245][0-9][0-9]|error message below").expect("static regex")
 });
 
 /// Whether the message presents itself as a delivery report.
@@ -475,8 +649,21 @@ fn dsn_findings(mail: &parse::Mail, evidence: &mut Vec<String>) -> Vec<Finding> 
                 action: r.action.clone(),
                 remote_mta: r.remote_mta.clone(),
                 diagnostic: r.diagnostic.clone().unwrap_or_default(),
-                diagnostic_type: r.diagnostic_type.clone(),
+                // Delivery into a program (`|procmail …`) that failed is the
+                // local mailer's failure, as an x-unix diagnostic says.
+                diagnostic_type: r.diagnostic_type.clone().or_else(|| {
+                    r.actual_recipient
+                        .as_deref()
+                        .or(r.final_recipient.as_deref())
+                        .filter(|a| a.trim_start().starts_with('|'))
+                        .map(|_| "x-unix".to_string())
+                }),
+                reason_hint: r
+                    .bounce_category
+                    .as_deref()
+                    .and_then(bounce_category_reason),
                 source,
+                ..Finding::default()
             };
             if let Some(e) = out
                 .iter_mut()
@@ -491,6 +678,27 @@ fn dsn_findings(mail: &parse::Mail, evidence: &mut Vec<String>) -> Vec<Finding> 
         }
     }
     out
+}
+
+/// PowerMTA's bounce categories, a documented taxonomy it writes into the
+/// DSN beside the status.
+fn bounce_category_reason(category: &str) -> Option<Reason> {
+    Some(match category.trim() {
+        "bad-mailbox" => Reason::UserUnknown,
+        "bad-domain" => Reason::HostUnknown,
+        "inactive-mailbox" => Reason::Suspend,
+        "quota-issues" => Reason::MailboxFull,
+        "message-expired" => Reason::Expired,
+        "no-answer-from-host" | "bad-connection" => Reason::NetworkError,
+        "relaying-issues" => Reason::NoRelaying,
+        "spam-related" => Reason::SpamDetected,
+        "virus-related" => Reason::VirusDetected,
+        "content-related" => Reason::ContentError,
+        "policy-related" => Reason::PolicyViolation,
+        "invalid-sender" => Reason::Rejected,
+        "routing-errors" | "protocol-errors" => Reason::SystemError,
+        _ => return None,
+    })
 }
 
 static DSN_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
@@ -517,11 +725,18 @@ fn merge_layout(findings: &mut [Finding], layout: &[Finding]) {
             None
         });
         if let Some(l) = matched {
-            if phrases::first_match(&f.diagnostic).is_none() && !l.diagnostic.is_empty() {
-                if !f.diagnostic.is_empty() {
-                    f.diagnostic.push_str(" | ");
-                }
-                f.diagnostic.push_str(&l.diagnostic);
+            f.context = l.diagnostic.clone();
+            f.context_is_own = true;
+            if f.diagnostic.is_empty() {
+                // The DSN gave no diagnostic; the recipient's own block in
+                // the text is the next best.
+                f.diagnostic = l.diagnostic.clone();
+            }
+            if f.command.is_none() {
+                f.command = l.command.clone();
+            }
+            if f.reason_hint.is_none() {
+                f.reason_hint = l.reason_hint;
             }
         }
     }
@@ -533,17 +748,28 @@ fn findings_len_one(v: &[Finding]) -> bool {
 
 /// Words that make an otherwise permanent-looking failure temporary.
 static TEMPORARY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\btemporar(?:y|ily)\b|try (?:again )?later|\bdeferred\b|will (?:be )?retr|still trying").expect("static regex")
+    Regex::new(r"(?i)\btemporar(?:y|ily)\b|try (?:again )?later|not found, try again|\bdeferred\b|will (?:be )?retr|still trying").expect("static regex")
 });
 
 /// Decide one recipient's reason and severity from its evidence.
-pub fn decide(f: &Finding, shared_text: &str) -> Recipient {
+pub fn decide(f: &Finding) -> Recipient {
     let mut ev: Vec<String> = Vec::new();
-    let diag = f.diagnostic.trim();
+    let cleaned = clean_multiline_reply(f.diagnostic.trim());
+    let diag = cleaned.as_str();
+    // A DSN status that says only its class (x.0.0) gives way to a
+    // specific code written in the diagnostic.
+    let dsn_specific = f
+        .status
+        .as_deref()
+        .and_then(status::Status::parse)
+        .is_some_and(|s| !s.is_generic());
+    let diag_status = status::find_status(diag)
+        .filter(|s| status::Status::parse(s).is_some_and(|x| !x.is_generic()));
     let status_text = f
         .status
         .as_deref()
         .filter(|s| status::Status::parse(s).is_some())
+        .filter(|_| dsn_specific || diag_status.is_none())
         .map(str::to_string)
         .map(|s| {
             ev.push(format!("status {s} from {}", f.source));
@@ -551,6 +777,16 @@ pub fn decide(f: &Finding, shared_text: &str) -> Recipient {
         })
         .or_else(|| {
             status::find_status(diag).inspect(|s| ev.push(format!("status {s} in diagnostic")))
+        })
+        .or_else(|| {
+            // A report about this recipient alone may give the code once,
+            // away from the address.
+            if f.context_is_own {
+                status::find_status(&f.context)
+                    .inspect(|s| ev.push(format!("status {s} in report text")))
+            } else {
+                None
+            }
         });
     // Sisimai's x.0.9xx pseudo codes and x.0.0 say only the class.
     let st = status_text.as_deref().and_then(status::Status::parse);
@@ -558,7 +794,9 @@ pub fn decide(f: &Finding, shared_text: &str) -> Recipient {
     if let Some(c) = reply {
         ev.push(format!("reply code {c}"));
     }
-    let command = status::find_command(diag);
+    let command = status::find_command(diag)
+        .or_else(|| f.command.clone())
+        .or_else(|| status::find_command(&f.context));
     if let Some(c) = &command {
         ev.push(format!("SMTP stage {c}"));
     }
@@ -574,21 +812,13 @@ pub fn decide(f: &Finding, shared_text: &str) -> Recipient {
         ev.push("delivered".to_string());
         Reason::Delivered
     } else {
-        pick_reason(
-            f,
-            diag,
-            st,
-            reply,
-            command.as_deref(),
-            delayed,
-            shared_text,
-            &mut ev,
-        )
+        pick_reason(f, diag, st, command.as_deref(), delayed, &mut ev)
     };
 
     let temporary = st.is_some_and(|s| s.class == 4)
         || reply.is_some_and(|c| (400..500).contains(&c))
         || TEMPORARY.is_match(diag);
+    let reason = adjust_for_transience(reason, temporary, diag, &mut ev);
     let severity = if !reason.is_failure() || delayed {
         Severity::None
     } else if reason.is_hard(!temporary) && !(temporary && reason == Reason::NotAccept) {
@@ -618,15 +848,147 @@ pub fn decide(f: &Finding, shared_text: &str) -> Recipient {
     }
 }
 
-/// Reasons whose phrase outranks a status code that names another reason:
-/// a full mailbox behind a `5.1.1` is still a full mailbox, and we never
-/// call an address unknown when the text says something softer.
-fn phrase_outranks_status(phrase: Reason, by_status: Reason) -> bool {
-    by_status == Reason::UserUnknown
-        || matches!(
-            phrase,
-            Reason::MailboxFull | Reason::MesgTooBig | Reason::Suspend | Reason::NoRelaying
-        ) && by_status != phrase
+/// The order in which reasons are tried against the evidence: each reason
+/// holds when the status code names it or its phrase family matches (with
+/// the extra conditions in [`reason_holds`]). Sizes and full mailboxes come
+/// first so that they are never read as unknown users; "the address does not
+/// exist" is believed only when the status says x.1.1 or the refusal came in
+/// reply to RCPT TO.
+const FIRST_ORDER: &[Reason] = &[
+    Reason::MailboxFull,
+    Reason::MesgTooBig,
+    Reason::ExceedLimit,
+    Reason::Suspend,
+    Reason::HasMoved,
+    Reason::NoRelaying,
+    Reason::AuthFailure,
+    Reason::UserUnknown,
+    Reason::Filtered,
+    Reason::RequirePtr,
+    Reason::NotCompliantRfc,
+    Reason::BadReputation,
+    Reason::Rejected,
+    Reason::HostUnknown,
+    Reason::VirusDetected,
+    Reason::SpamDetected,
+    Reason::TooManyConn,
+    Reason::Speeding,
+    Reason::Blocked,
+    Reason::NotAccept,
+];
+
+/// Phrase-only reasons tried when the first order found nothing and the
+/// status code is missing or says little.
+const SECOND_ORDER: &[Reason] = &[
+    Reason::MailboxFull,
+    Reason::AuthFailure,
+    Reason::BadReputation,
+    Reason::Speeding,
+    Reason::SpamDetected,
+    Reason::VirusDetected,
+    Reason::PolicyViolation,
+    Reason::NoRelaying,
+    Reason::Expired,
+    Reason::SystemError,
+    Reason::NetworkError,
+    Reason::Suspend,
+    Reason::ContentError,
+    Reason::SystemFull,
+    Reason::NotAccept,
+    Reason::SecurityError,
+    Reason::MailerError,
+    Reason::SyntaxError,
+];
+
+/// Reasons a status code names too vaguely to stop looking.
+const RETRY: &[Reason] = &[
+    Reason::Undefined,
+    Reason::OnHold,
+    Reason::SystemError,
+    Reason::SecurityError,
+    Reason::NetworkError,
+    Reason::HostUnknown,
+    Reason::UserUnknown,
+];
+
+/// Whether `r` holds for this evidence, in the first-order check.
+fn reason_holds(
+    r: Reason,
+    by_status: Option<Reason>,
+    matched: &[Reason],
+    command: Option<&str>,
+    security_class: bool,
+    strong: bool,
+) -> bool {
+    let has = |x: Reason| matched.contains(&x);
+    match r {
+        Reason::UserUnknown => {
+            // A "user unknown" beside a softer explanation is not believed.
+            let softer = [
+                Reason::NoRelaying,
+                Reason::Blocked,
+                Reason::MailboxFull,
+                Reason::HasMoved,
+                Reason::Rejected,
+                Reason::NotAccept,
+                Reason::Filtered,
+                Reason::Suspend,
+            ]
+            .iter()
+            .any(|x| has(*x));
+            if by_status == Some(Reason::UserUnknown) {
+                // An explicit x.1.1 names the mailbox whatever the stage.
+                !softer
+            } else if has(Reason::UserUnknown) && !softer {
+                // Refused at RCPT TO: the address. After DATA the recipient
+                // had been accepted, so "unknown user" is a filter's
+                // pretext; a security-class code (x.7.x) or a mailbox-status
+                // code (x.2.x) says the same. Where the stage is not known,
+                // only an unmistakable wording with an SMTP code decides.
+                match command {
+                    Some("RCPT") => true,
+                    None => strong && !security_class && by_status != Some(Reason::Filtered),
+                    _ => false,
+                }
+            } else {
+                false
+            }
+        }
+        Reason::MesgTooBig => {
+            by_status != Some(Reason::ExceedLimit) && (by_status == Some(r) || has(r))
+        }
+        Reason::Rejected => {
+            by_status == Some(r)
+                || has(r)
+                || (command == Some("MAIL")
+                && !FIRST_ORDER.iter().any(|x| *x != Reason::Rejected && has(*x)))
+                // A domain refused after RCPT TO was accepted is the
+                // sender's, not the recipient's.
+                || (has(Reason::HostUnknown) && command == Some("DATA"))
+        }
+        Reason::Filtered => {
+            if by_status == Some(Reason::Suspend) {
+                false
+            } else if has(Reason::Filtered) {
+                true
+            } else if by_status == Some(Reason::Filtered)
+                || !matches!(command, Some("RCPT" | "MAIL"))
+            {
+                // Refused after the recipient was accepted: a filter.
+                has(Reason::UserUnknown)
+            } else {
+                false
+            }
+        }
+        Reason::HostUnknown => {
+            has(Reason::HostUnknown)
+                || (by_status == Some(Reason::HostUnknown)
+                    && !FIRST_ORDER
+                        .iter()
+                        .any(|x| *x != Reason::HostUnknown && has(*x)))
+        }
+        _ => by_status == Some(r) || has(r),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -634,36 +996,114 @@ fn pick_reason(
     f: &Finding,
     diag: &str,
     st: Option<status::Status>,
-    reply: Option<u16>,
     command: Option<&str>,
     delayed: bool,
-    shared_text: &str,
     ev: &mut Vec<String>,
 ) -> Reason {
-    let phrase = phrases::first_match(diag);
+    if let Some(r) = f.reason_hint {
+        ev.push(format!("{} says {r}", f.source));
+        return r;
+    }
+    let context_diag = if diag.is_empty() {
+        f.context.as_str()
+    } else {
+        diag
+    };
+    let any_code = f.status.is_some()
+        || status::find_reply_code(context_diag).is_some()
+        || status::find_status(context_diag).is_some();
+    if let Some(r) = rhost::lookup(&f.address, f.remote_mta.as_deref(), context_diag, any_code) {
+        ev.push(format!("receiving-host convention: {r}"));
+        return r;
+    }
     let by_status = st.and_then(|s| s.reason());
-    match (phrase, by_status) {
-        (Some((p, i)), Some(s)) if p != s && phrase_outranks_status(p, s) => {
-            push_phrase(ev, diag, i, "diagnostic");
-            return p;
+    // The recipient's own diagnostic first; the surrounding report text
+    // only when the diagnostic names no family at all.
+    let mut matched = phrases::all_matches(diag);
+    let mut place = "diagnostic";
+    if matched.is_empty() && !f.context.is_empty() {
+        matched = phrases::all_matches(&f.context);
+        place = "report text";
+    }
+    // Only a local delivery program's report (x-unix) is read differently.
+    let smtp_like = f
+        .diagnostic_type
+        .as_deref()
+        .is_none_or(|t| !t.starts_with("x-unix"));
+    let security_class = st.is_some_and(|s| s.subject == 7);
+    let has_code = st.is_some() || status::find_reply_code(diag).is_some();
+    let phrase_text = if place == "diagnostic" {
+        diag
+    } else {
+        f.context.as_str()
+    };
+    let strong = !f.loose && phrases::strong_user_unknown(phrase_text, has_code);
+    // The surrounding text can only soften: a full mailbox or a disabled
+    // account named there is believed over a bare "user unknown".
+    if place == "diagnostic" && f.context_is_own && !f.context.is_empty() {
+        for r in phrases::all_matches(&f.context) {
+            if matches!(
+                r,
+                Reason::MailboxFull | Reason::Suspend | Reason::MesgTooBig
+            ) && !matched.contains(&r)
+            {
+                matched.insert(0, r);
+            }
         }
-        (_, Some(s)) => {
+    }
+    if smtp_like
+        && matches!(command, Some("CONN" | "HELO" | "EHLO"))
+        && !matched.contains(&Reason::RequirePtr)
+    {
+        // Refused before any envelope was sent: the sending host itself.
+        ev.push(format!("refused at SMTP stage {}", command.unwrap_or("")));
+        return Reason::Blocked;
+    }
+    if smtp_like {
+        for r in FIRST_ORDER {
+            if reason_holds(*r, by_status, &matched, command, security_class, strong) {
+                if by_status == Some(*r) {
+                    ev.push(format!("status names {r}"));
+                } else if matched.contains(r) {
+                    ev.push(phrase_evidence(*r, phrase_text, &f.context, place));
+                } else {
+                    ev.push(format!(
+                        "{r} by SMTP stage {} and phrases {:?}",
+                        command.unwrap_or("unknown"),
+                        matched.iter().map(|m| m.as_str()).collect::<Vec<_>>()
+                    ));
+                }
+                return *r;
+            }
+        }
+    }
+    if let Some(s) = by_status {
+        if !RETRY.contains(&s) && smtp_like {
             ev.push(format!("status names {s}"));
             return s;
         }
-        (Some((p, i)), None) => {
-            push_phrase(ev, diag, i, "diagnostic");
-            return p;
+    }
+    if !smtp_like && place != "diagnostic" {
+        // A local program failed and said nothing we can read: the report
+        // text around it is boilerplate.
+        ev.push("diagnostic type x-unix".to_string());
+        return Reason::MailerError;
+    }
+    for r in SECOND_ORDER {
+        if matched.contains(r) {
+            ev.push(phrase_evidence(*r, phrase_text, &f.context, place));
+            return *r;
         }
-        (None, None) => {}
     }
-    if let Some(r) = reply.and_then(status::reply_reason) {
-        ev.push(format!("reply code names {r}"));
-        return r;
-    }
-    if delayed {
-        ev.push("action delayed".to_string());
-        return Reason::Expired;
+    if let Some(s) = st {
+        if s.subject == 6 {
+            ev.push("status x.6.x (content)".to_string());
+            return Reason::ContentError;
+        }
+        if s.subject == 7 {
+            ev.push("status x.7.x (security)".to_string());
+            return Reason::SecurityError;
+        }
     }
     if f.diagnostic_type
         .as_deref()
@@ -672,44 +1112,98 @@ fn pick_reason(
         ev.push("diagnostic type x-unix".to_string());
         return Reason::MailerError;
     }
-    if let Some(s) = st {
-        if s.subject == 7 {
-            return Reason::SecurityError;
-        }
-        if s.subject == 6 {
-            return Reason::ContentError;
-        }
+    if delayed {
+        ev.push("action delayed".to_string());
+        return Reason::Expired;
     }
-    match command {
-        Some("HELO" | "EHLO" | "CONN") => {
-            ev.push("refused before MAIL FROM".to_string());
-            return Reason::Blocked;
-        }
-        Some("MAIL") => {
-            ev.push("refused at MAIL FROM".to_string());
-            return Reason::Rejected;
-        }
-        _ => {}
+    if matches!(command, Some("HELO" | "EHLO")) {
+        ev.push("refused at HELO/EHLO".to_string());
+        return Reason::Blocked;
     }
-    // The report's shared text, for MTAs that explain once for all.
-    if let Some((p, i)) = phrases::first_match(shared_text) {
-        // Never infer an unknown user from boilerplate.
-        if p != Reason::UserUnknown && p != Reason::HostUnknown {
-            push_phrase(ev, shared_text, i, "report text");
-            return p;
-        }
+    if let Some(s) = by_status {
+        ev.push(format!("status names {s}"));
+        return s;
     }
-    if diag.is_empty() {
+    if let Some(c) = status::find_reply_code(diag).filter(|c| (500..=504).contains(c)) {
+        ev.push(format!("reply code {c} (command syntax)"));
+        return Reason::SyntaxError;
+    }
+    if diag.is_empty() && f.context.is_empty() {
         Reason::Undefined
     } else {
         Reason::OnHold
     }
 }
 
-fn push_phrase(ev: &mut Vec<String>, text: &str, index: usize, place: &str) {
-    match phrases::quote(text, index) {
-        Some(q) => ev.push(format!("phrase {q:?} in {place}")),
-        None => ev.push(format!("phrase family {index} in {place}")),
+static CONNECT_FAILURE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)timed? ?out|timeout|host not reachable").expect("static regex")
+});
+
+/// A temporary failure changes what some reasons mean: a DNS miss that says
+/// "try again" is a network problem, not a missing domain; a connection
+/// that kept failing until the message was returned is an expiry.
+fn adjust_for_transience(
+    reason: Reason,
+    temporary: bool,
+    diag: &str,
+    ev: &mut Vec<String>,
+) -> Reason {
+    if !temporary {
+        return reason;
+    }
+    match reason {
+        Reason::HostUnknown => {
+            ev.push("temporary DNS failure".to_string());
+            Reason::NetworkError
+        }
+        Reason::NetworkError if CONNECT_FAILURE.is_match(diag) => {
+            ev.push("temporary connection failure until expiry".to_string());
+            Reason::Expired
+        }
+        r => r,
+    }
+}
+
+static REPLY_CONTINUATION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\s[245][0-9][0-9][ -](?:[245]\.[0-9]{1,3}\.[0-9]{1,3}\s)?").expect("static regex")
+});
+
+/// A multi-line SMTP reply, unfolded, repeats its code on every line
+/// (`550-5.7.1 … multiple\n550 5.7.1 addresses in From:`); keep the first
+/// code and drop the repeats so that phrases read whole.
+fn clean_multiline_reply(diag: &str) -> String {
+    let Some(first) = status::find_reply_code(diag) else {
+        return diag.to_string();
+    };
+    let code = first.to_string();
+    let mut out = String::with_capacity(diag.len());
+    let mut last = 0usize;
+    let mut seen_first = false;
+    for m in REPLY_CONTINUATION.find_iter(diag) {
+        if !m.as_str().trim_start().starts_with(&code) {
+            continue;
+        }
+        if !seen_first && diag.get(..m.start()).is_some_and(|p| !p.contains(&code)) {
+            seen_first = true;
+            continue;
+        }
+        seen_first = true;
+        out.push_str(diag.get(last..m.start()).unwrap_or(""));
+        out.push(' ');
+        last = m.end();
+    }
+    out.push_str(diag.get(last..).unwrap_or(""));
+    out
+}
+
+/// `phrase "user unknown" (userunknown) in diagnostic`.
+fn phrase_evidence(r: Reason, text: &str, context: &str, place: &str) -> String {
+    match phrases::quote_reason(text, r) {
+        Some(q) => format!("phrase {q:?} ({r}) in {place}"),
+        None => match phrases::quote_reason(context, r) {
+            Some(q) => format!("phrase {q:?} ({r}) in report text"),
+            None => format!("phrase family {r} in {place}"),
+        },
     }
 }
 
@@ -730,6 +1224,16 @@ fn feedback(mail: &parse::Mail, evidence: &mut Vec<String>) -> Option<Vec<Recipi
     let is_arf =
         mail.report_type.as_deref() == Some("feedback-report") || !mail.feedback_report.is_empty();
     if !is_arf {
+        // Apple Mail's one-click unsubscribe is a complaint of the opt-out
+        // kind, sent by the recipient themself.
+        if mail
+            .header("x-apple-unsubscribe")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        {
+            evidence.push("X-Apple-Unsubscribe request".to_string());
+            let addrs = mail.from_address.iter().cloned().collect();
+            return Some(feedback_recipients(addrs, Some("opt-out".to_string())));
+        }
         return None;
     }
     evidence.push("ARF feedback report (RFC 5965)".to_string());
@@ -742,7 +1246,7 @@ fn feedback(mail: &parse::Mail, evidence: &mut Vec<String>) -> Option<Vec<Recipi
     let ftype = get("feedback-type").map(|s| s.to_ascii_lowercase());
     let mut addrs: Vec<String> = fields
         .iter()
-        .filter(|(k, _)| k == "original-rcpt-to" || k == "removal-recipient")
+        .filter(|(k, _)| k == "original-rcpt-to")
         .filter_map(|(_, v)| address::find_first(v))
         .collect();
     if addrs.is_empty() {
@@ -750,32 +1254,35 @@ fn feedback(mail: &parse::Mail, evidence: &mut Vec<String>) -> Option<Vec<Recipi
             addrs.extend(address::find_all(to).into_iter().map(|f| f.address));
         }
     }
+    Some(feedback_recipients(addrs, ftype))
+}
+
+/// Feedback recipients, or Sisimai's placeholder when the report names none.
+fn feedback_recipients(mut addrs: Vec<String>, ftype: Option<String>) -> Vec<Recipient> {
     if addrs.is_empty() {
         addrs.push(UNDISCLOSED_RECIPIENT.to_string());
     }
     addrs.dedup();
-    Some(
-        addrs
-            .into_iter()
-            .map(|a| Recipient {
-                address: a,
-                alias: None,
-                reason: Reason::Feedback,
-                severity: Severity::None,
-                status: None,
-                reply_code: None,
-                command: None,
-                action: None,
-                remote_mta: None,
-                diagnostic: None,
-                feedback_type: ftype.clone(),
-                evidence: vec![format!(
-                    "Feedback-Type {}",
-                    ftype.as_deref().unwrap_or("(none)")
-                )],
-            })
-            .collect(),
-    )
+    addrs
+        .into_iter()
+        .map(|a| Recipient {
+            address: a,
+            alias: None,
+            reason: Reason::Feedback,
+            severity: Severity::None,
+            status: None,
+            reply_code: None,
+            command: None,
+            action: None,
+            remote_mta: None,
+            diagnostic: None,
+            feedback_type: ftype.clone(),
+            evidence: vec![format!(
+                "Feedback-Type {}",
+                ftype.as_deref().unwrap_or("(none)")
+            )],
+        })
+        .collect()
 }
 
 static AUTOREPLY_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {

@@ -25,7 +25,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::MailboxFull,
-        r"(?:mail ?box|mail ?folder|inbox|account|user|recipient)(?:'s)? (?:\S+ ){0,3}(?:is |was )?(?:over|exceed(?:s|ed|ing)?) (?:the |its |his |her |their )?(?:storage |disk |mailbox )?(?:quota|allocation|limit|size limit)",
+        r"(?:mail ?box|mail ?folder|inbox|account|user|recipient)(?:'s)? (?:\S+ ){0,3}(?:is |was )?(?:over|exceed(?:s|ed|ing)?) (?:the |its |his |her |their )?(?:storage |disk |mailbox |local )?(?:quota|allocation|limit|size limit|(?:allowed |maximum )?size)",
     ),
     (
         Reason::MailboxFull,
@@ -33,7 +33,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::MailboxFull,
-        r"(?:inbox|mailbox|mail box) (?:size |storage )?(?:is )?(?:full|limit (?:exceeded|reached))|full mailbox|mailbox size limit|maildir over|insufficient (?:disk )?space (?:in|for) (?:the )?(?:mailbox|user)|exhausted (?:allowed )?storage|not enough (?:storage|space) (?:in|on) (?:the )?(?:mailbox|account)|too much mail data|user's storage (?:is )?full|local user inbox full",
+        r"(?:inbox|mailbox|mail box) (?:size |storage )?(?:is )?(?:full|limit (?:exceeded|reached))|full mailbox|mailbox size limit|maildir over|insufficient (?:disk )?space (?:in|for) (?:the )?(?:mailbox|user)|not enough disk space|exhausted (?:allowed )?storage|not enough (?:storage|space) (?:in|on) (?:the )?(?:mailbox|account)|too much mail data|user's storage (?:is )?full|local user inbox full",
     ),
     (
         Reason::MailboxFull,
@@ -52,11 +52,11 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- The account exists but is closed or disabled -------------------
     (
         Reason::Suspend,
-        r"(?:mail ?box|account|user|recipient|address)(?:'s)? (?:\S+ ){0,2}(?:has been |is |was |are |currently )?(?:disabled|suspended|deactivated|inactive|locked|frozen|blocked by (?:the )?(?:administrator|provider)|not active|temporarily unavailable|on hold|closed|expired)",
+        r"(?:mail ?box|account|user|recipient|address)(?:'s)? (?:\S+ ){0,2}(?:has been |is |was |are |currently )?(?:disabled|suspended|deactivated|inactive|locked|frozen|blocked by (?:the )?(?:administrator|provider)|not active|temporarily unavailable|closed|expired)",
     ),
     (
         Reason::Suspend,
-        r"email account that you tried to reach is (?:disabled|inactive)|boite du destinataire (?:archivee|fermee)|user suspended|mailbox (?:currently )?(?:suspended|unavailable for this user)|account (?:has been )?(?:temporarily )?(?:disabled|suspended)|recipient (?:has been )?suspended|inactive (?:mail ?box|account|user)|this (?:mail ?box|account) is (?:not in use|no longer (?:in use|active))",
+        r"email account that you tried to reach is (?:disabled|inactive)|boite du destinataire (?:archivee|fermee)|user suspended|mailbox (?:currently )?(?:suspended|unavailable for this user)|account (?:has been )?(?:temporarily )?(?:disabled|suspended)|recipient (?:has been )?suspended|inactive (?:mail ?box|account|user)|(?:recipient|user)(?:'s)? account is (?:blocked|locked)|this (?:mail ?box|account) is (?:not in use|no longer (?:in use|active))",
     ),
     // --- Moved --------------------------------------------------------
     (
@@ -66,41 +66,41 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- Relaying -------------------------------------------------------
     (
         Reason::NoRelaying,
-        r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed|authorized)|prohibited|refused)|not (?:permitted|allowed|authorized) to relay|unable to relay|(?:we|i) do not relay|no relaying|relay not permitted|not a gateway|relaying mail to \S+ is not allowed|relay (?:is )?not allowed",
+        r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed|authorized)|prohibited|refused)|not (?:permitted|allowed|authorized) to relay|unable to relay|(?:we|i) do not relay|no relaying|relay not permitted|not a gateway|relaying mail to \S+ is not allowed|relay (?:is )?not allowed|not configured to relay|insecure (?:mail )?relay",
     ),
     // --- Authentication of the sender -----------------------------------
     (
         Reason::AuthFailure,
-        r"\bspf\b.{0,40}(?:fail|reject|not (?:pass|authori))|(?:fail|reject)\S*.{0,20}\bspf\b|\bdkim\b.{0,40}(?:fail|invalid|reject|not)|\bdmarc\b|sender policy framework|authentication (?:check )?fail(?:ed|ure)? (?:for|of) (?:the )?sender|not pass(?:ed)? (?:spf|dkim|dmarc)|unauthenticated (?:email|sender)|is not authorized to send (?:email|mail) on behalf",
+        r"\bspf\b.{0,40}(?:fail|reject|not (?:pass|authori))|(?:fail|reject)\S*.{0,20}\bspf\b|\bdkim\b.{0,40}(?:fail|invalid|reject|not)|\bdmarc\b|sender policy framework|authentication (?:check )?fail(?:ed|ure)? (?:for|of) (?:the )?sender|not pass(?:ed)? (?:spf|dkim|dmarc)|bad spf|is not authorized to send (?:email|mail) on behalf",
     ),
     // --- Reverse DNS -------------------------------------------------------
     (
         Reason::RequirePtr,
-        r"reverse (?:dns|lookup|name|hostname|dns lookup|address)|\bptr\b|\brdns\b|cannot find your (?:reverse )?hostname|cannot resolve your (?:address|hostname)|unresolvable (?:address|host|hostname)|client host rejected: cannot find|no (?:reverse|dns) (?:record|name) for|name lookup (?:failed|error) for|ip (?:address )?has no (?:name|hostname)|hostname.{0,20}(?:does not|doesn't) (?:match|resolve)",
+        r"reverse (?:dns|lookup|name|hostname|dns lookup|address)|\bptr\b|\brdns\b|cannot find your (?:reverse )?hostname|cannot resolve your (?:address|hostname)|unresolvable (?:address|host|hostname)|client host rejected: cannot find|no (?:reverse|dns) (?:record|name) for|(?:ip )?name lookup failed|ip (?:address )?has no (?:name|hostname)|hostname.{0,20}(?:does not|doesn't) (?:match|resolve)|unverif(?:y|i)able (?:sending )?(?:ip|host)|mismatches (?:the )?client ip|(?:does not|doesn't) match (?:the )?(?:client|connecting) ip",
     ),
     // --- The address does not exist ------------------------------------
     (
         Reason::UserUnknown,
-        r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|mailbox|address|local[- ]?part|account|e-?mail address)|no such (?:user|mailbox|recipient|address|account|local user|person|e-?mail)|(?:user|recipient|mailbox|address|account|addressee|e-?mail address|local[- ]?part)(?:'s)? (?:name )?(?:does not|doesn't|do not|did not) exist|(?:user|recipient|mailbox|address|account|addressee)(?: name)? (?:was |is )?not (?:found|known|existing|exist|listed|valid)|invalid (?:recipient|mailbox|user|address|e-?mail address|account)|(?:recipient|mailbox|user|address) (?:is )?invalid|is not a valid (?:mailbox|user|recipient|address)|not a valid (?:mailbox|recipient)|addressee unknown|bad destination (?:mailbox )?address|no mailbox here|mailbox (?:not found|unknown|does not exist|doesn't exist)|no (?:user|mailbox|account) (?:by that name|found|with that name)|unknown or illegal alias|user not local|email account that you tried to reach does not exist|undeliverable address|recipient (?:address )?rejected: (?:user|mailbox|unknown|undeliverable|no such|invalid)|mailbox unavailable|requested action not taken: mailbox unavailable|not our customer|address (?:lookup failed|not present)|unknown address|user doesn't have an? \S+ account|recipient not in|is not a known user|non-?existent (?:user|mailbox|recipient|address)|unrouteable address|no valid recipients?|mailbox name not allowed|recipient (?:address )?unknown|user account (?:does not|doesn't) exist|\bnot listed in (?:domino )?directory",
+        r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|mailbox|address|local[- ]?part|account|e-?mail address)|no such (?:user|mailbox|recipient|address|account|local user|person|e-?mail)|(?:user|recipient|mailbox|address|account|addressee|e-?mail address|local[- ]?part)(?:'s)? (?:name )?(?:does not|doesn't|do not|did not) exist|(?:user|recipient|mailbox|address|account|addressee)(?: name)? (?:was |is )?not (?:found|known|existing|exist|listed|valid)|invalid (?:recipient|mailbox|user|address|e-?mail address|account)|(?:recipient|mailbox|user|address) (?:is )?invalid|is not a valid (?:mailbox|user|recipient|address)|not a valid (?:mailbox|recipient)|addressee unknown|bad destination (?:mailbox )?address|no mailbox here|mailbox (?:not found|unknown|does not exist|doesn't exist)|no (?:user|mailbox|account) (?:by that name|found|with that name)|unknown or illegal alias|user not local|email account that you tried to reach does not exist|undeliverable address|recipient (?:address )?rejected: (?:user|mailbox|unknown|undeliverable|no such|invalid|access denied)|recipientnotfound|recipient name is not recognized|user (?:does )?not exist|no such user here|mailbox unavailable|requested action not taken: mailbox unavailable|not our customer|address (?:lookup failed|not present)|unknown address|user doesn't have an? \S+ account|recipient not in|is not a known user|non-?existent (?:user|mailbox|recipient|address)|no valid recipients?|mailbox name not allowed|recipient (?:address )?unknown|user account (?:does not|doesn't) exist|\bnot listed in (?:the )?(?:public )?(?:name (?:&|and) address book|domino directory|directory)",
     ),
     (
         Reason::UserUnknown,
-        r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|存在しない(?:ユーザ|アドレス|メール)|ディレクトリには見つかりません|該当するユーザ|受信者が見つかりません|アカウントが存在しません",
+        r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|存在しない(?:ユーザ|アドレス|メール)|ディレクトリには見つかりません|ディレクトリのリストにありません|該当するユーザ|受信者が見つかりません|アカウントが存在しません",
     ),
     // --- The domain does not exist ---------------------------------------
     (
         Reason::HostUnknown,
-        r"host (?:or domain name )?(?:is )?(?:unknown|not found)|unknown (?:host|domain)|no such (?:host|domain)|domain (?:name )?(?:not found|does not exist|doesn't exist|is not (?:valid|registered)|unknown|not exist)|name or service not known|host not found|name service error|unrouteable (?:mail )?domain|couldn't find any host|could not find any host|no (?:mx|mail exchanger|dns|address|a) records? (?:for|found)|bad host ?/? ?domain syntax|domain (?:is )?(?:invalid|not configured)|invalid domain|recipient domain (?:not found|does not exist|must exist)|hostname not found|domain lookup failed|all relevant mx records point to non-existent hosts|does not have (?:a )?valid mx|no route to domain",
+        r"host (?:or domain name )?(?:is )?(?:unknown|not found)|host \S+ not found|unknown (?:host|domain)|no such (?:host|domain)|domain (?:name )?(?:not found|does not exist|doesn't exist|is not (?:valid|registered)|unknown|not exist)|name or service not known|host not found|name service error|unrouteable (?:mail )?domain|unrou?teable address|the domain is not reachable|couldn't find any host|could not find any host|no (?:mail exchanger|dns|address|a) records? (?:for|found)|bad host ?/? ?domain syntax|domain (?:is )?(?:invalid|not configured)|invalid domain|recipient domain (?:not found|does not exist|must exist)|hostname not found|domain lookup failed|all relevant mx records point to non-existent hosts|does not have (?:a )?valid mx|no route to domain",
     ),
     // --- The recipient's own filter ----------------------------------------
     (
         Reason::Filtered,
-        r"due to (?:the )?recipient'?s? (?:policy|preferences|settings|filter)|refused due to recipient preferences|rejected by (?:the )?recipient|(?:recipient|user) (?:has )?(?:rejected|refused|blocked) (?:your|the|this|mail|e-?mail|message|messages|sender)|only accepting mail from specific|is not accepting (?:any )?(?:mail|e-?mail)|user reject|restricted (?:sms )?e-?mail|not accepting mail from you|blocked by (?:the )?(?:recipient|user)|filtered by (?:the )?recipient|message filtered|recipient'?s? (?:mail )?filter|受信拒否|拒否設定",
+        r"due to (?:the )?recipient'?s? (?:policy|preferences|settings|filter)|refused due to recipient preferences|(?:recipient|user) (?:has )?(?:rejected|refused|blocked) (?:your|the|this|mail|e-?mail|message|messages|sender)|only accepting mail from specific|is not accepting (?:any )?(?:mail|e-?mail)|user reject|restricted (?:sms )?e-?mail|not accepting mail from you|blocked by (?:the )?(?:recipient|user)|filtered by (?:the )?recipient|message filtered|recipient'?s? (?:mail )?filter|受信拒否|拒否設定",
     ),
     // --- RFC compliance of the message -------------------------------------
     (
         Reason::NotCompliantRfc,
-        r"rfc ?(?:5322|2822|822|5321|2045|1123)|not (?:rfc)? ?compliant|duplicate (?:header|message-id)|multiple (?:addresses in )?(?:from|to|subject|date|sender|message-id) (?:header|field)s?|(?:missing|invalid) (?:date|message-id|from) header|header (?:is )?(?:malformed|invalid|missing)",
+        r"rfc ?(?:5322|2822|822|5321|2045|1123)|not (?:rfc)? ?compliant|multiple (?:addresses in )?(?:from|to|subject|date|sender|message-id):? (?:header|field)s?|(?:missing|invalid) (?:date|message-id|from) header|header (?:is )?(?:malformed|invalid|missing)",
     ),
     // --- Reputation ----------------------------------------------------------
     (
@@ -110,12 +110,12 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- The envelope sender was refused --------------------------------------
     (
         Reason::Rejected,
-        r"sender (?:address )?(?:rejected|refused|denied|blocked|not allowed|invalid|unknown|verify failed|verification failed)|(?:rejected|refused|blocked|denied) sender|bad sender|invalid sender|sender (?:domain|address) (?:must exist|not found|does not exist|is empty|unresolvable)|domain of sender address \S+ does not exist|mail from \S+ (?:rejected|refused)|envelope sender|(?:your|the) (?:e-?mail )?address (?:has been |is )?(?:blacklisted|blocked|rejected)|sender is on (?:a|the|our) (?:black|block)\s?list|unverified (?:sender|address)|sender .{0,40}not permitted|return path|null sender|\bfrom address\b.{0,30}(?:invalid|rejected|not allowed)|administrative prohibition|address rejected.{0,20}domain not found|sender .{0,30}blacklist",
+        r"sender (?:address )?(?:rejected|refused|denied|blocked|not allowed|invalid|unknown|verify failed|verification failed)|(?:rejected|refused|blocked|denied) sender|bad sender|invalid sender|sender (?:domain|address) (?:must exist|not found|does not exist|is empty|unresolvable)|domain of sender address \S+ does not exist|mail from \S+ (?:rejected|refused)|envelope sender|(?:your|the) (?:e-?mail )?address (?:has been |is )?(?:blacklisted|blocked|rejected)|sender is on (?:a|the|our) (?:black|block)\s?list|unverified (?:sender|address)|sender .{0,40}not permitted|return path|null sender|\bfrom address\b.{0,30}(?:invalid|rejected|not allowed)|administrative prohibition|purported responsible address|unrou?t(?:e)?able sender|permission to post|not (?:allowed|authorized|permitted) to post|sender was rejected|sending to/from an address that has been blacklisted|投稿する権限|張貼留言的權限|address rejected.{0,20}domain not found|sender .{0,30}blacklist",
     ),
     // --- The sending host (IP) was refused ---------------------------------
     (
         Reason::Blocked,
-        r"blocked using|(?:listed|blacklisted|blocklisted) (?:in|on|at|by)|\b(?:dnsbl|rbl|spamhaus|spamcop|sorbs|barracuda ?central|uceprotect|blocklist|blacklist|block list|black list)\b|client host .{0,60}(?:blocked|rejected|refused|denied)|(?:your|sending|connecting|client) (?:ip|host|server|mta|network)(?: address)?(?: \S+)? (?:is |has been |was )?(?:blocked|blacklisted|listed|banned|rejected|refused|denied|not allowed)|connection (?:refused|rejected|denied) (?:from|by|for|due)|access denied|not allowed to (?:connect|send)|refused to talk to me|ip (?:address )?(?:\S+ )?(?:is )?(?:blocked|blacklisted|banned|not allowed)|\bbanned\b|rejected because .{0,40}\bip\b|dynamic (?:ip|address|pool)|residential|your (?:ip|host) (?:address )?(?:has been|is) (?:temporarily )?(?:deferred|rate)|service not available, closing|connection dropped",
+        r"blocked using|(?:^|[^t] )listed (?:in|on|at|by)|(?:blacklisted|blocklisted) (?:in|on|at|by)|\b(?:dnsbl|rbl|spamhaus|spamcop|sorbs|barracuda ?central|uceprotect|blocklist|blacklist|block list|black list)\b|client host .{0,60}(?:blocked|rejected|refused|denied)|(?:your|sending|connecting|client) (?:ip|host|server|mta|network)(?: address)?(?: \S+)? (?:is |has been |was )?(?:blocked|blacklisted|listed|banned|rejected|refused|denied|not allowed)|connection (?:refused|rejected|denied) (?:from|by|for|due)|not allowed to (?:connect|send)|blocked for abuse|refused to talk to me|ip (?:address )?(?:\S+ )?(?:is )?(?:blocked|blacklisted|banned|not allowed)|\bbanned\b|rejected because .{0,40}\bip\b|dynamic (?:ip|address|pool)|residential|your (?:ip|host) (?:address )?(?:has been|is) (?:temporarily )?(?:deferred|rate)|service not available, closing|connection dropped",
     ),
     // --- Content ------------------------------------------------------------
     (
@@ -124,7 +124,11 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::SpamDetected,
-        r"\bspam(?:my|mer)?\b|\bjunk\b|\bbulk (?:e-?mail|mail)\b|unsolicited|\bube\b|\buce\b|spam-like|looks like spam|content filter|scored too high|message (?:content )?(?:was )?(?:classified|identified|detected) as|high probability of being|suspicious (?:content|message)",
+        r"\bspam(?:my|mer)?\b|\bjunk\b|\bbulk (?:e-?mail|mail)\b|unsolicited|\bube\b|\buce\b|spam-like|looks like spam|content filter|blacklisted (?:url|link)|\buribl\b|scored too high|message (?:content )?(?:was )?(?:classified|identified|detected) as|high probability of being|suspicious (?:content|message)|content rejected",
+    ),
+    (
+        Reason::TooManyConn,
+        r"too many recipients|connection rate limit|frequency limit",
     ),
     (
         Reason::Speeding,
@@ -136,15 +140,15 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::PolicyViolation,
-        r"polic(?:y|ies)|violat(?:e|es|ed|ion)|prohibited (?:attachment|file|content)|attachment.{0,40}(?:not allowed|blocked|rejected|prohibited)|(?:file|attachment) type|executable|not allowed (?:content|attachment)|content rejected|message content rejected|disallowed|forbidden",
+        r"polic(?:y|ies)|violat(?:e|es|ed|ion)|prohibited (?:attachment|file|content)|attachment.{0,40}(?:not allowed|blocked|rejected|prohibited)|(?:file|attachment) type|executable|not allowed (?:content|attachment)|disallowed|forbidden|blocked because (?:its|the) content",
     ),
     (
         Reason::ContentError,
-        r"header (?:error|syntax)|(?:invalid|bad|illegal) (?:header|mime|character|charset|encoding)|improper use of 8-bit|8-?bit (?:data|characters)|mime (?:error|format)|too many (?:received|hops)? ?headers|message (?:has|contains) (?:invalid|bad) (?:header|content)|line too long|malformed|bare (?:lf|cr)",
+        r"duplicate (?:header|message-id)|header (?:error|syntax)|(?:invalid|bad|illegal) (?:header|mime|character|charset|encoding)|improper use of 8-bit|8-?bit (?:data|characters)|mime (?:error|format)|too many (?:received|hops)? ?headers|message (?:has|contains) (?:invalid|bad) (?:header|content)|line too long|malformed|bare (?:lf|cr)",
     ),
     (
         Reason::SecurityError,
-        r"authentication (?:is )?required|must (?:be )?authenticat|(?:tls|ssl|starttls|encryption) (?:is )?required|must issue a starttls|requires? (?:tls|encryption)|certificate|not authori[sz]ed|unauthori[sz]ed|security (?:error|violation)|spoof|impersonat|authentication failed|forged",
+        r"unauthenticated (?:e-?mail|senders?)|smtp authentication|authentication (?:is )?required|must (?:be )?authenticat|(?:tls|ssl|starttls|encryption) (?:is )?required|must issue a starttls|requires? (?:tls|encryption)|certificate|not authori[sz]ed|unauthori[sz]ed|security (?:error|violation)|spoof|impersonat|authentication failed|forged",
     ),
     // --- The destination system -------------------------------------------
     (
@@ -161,19 +165,19 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::SystemError,
-        r"local (?:error|problem|configuration error)|system (?:error|failure|problem)|internal (?:server )?(?:error|failure|problem)|server (?:error|failure|configuration)|queue (?:write )?error|service (?:is )?(?:temporarily )?unavailable|try again later|temporar(?:y|ily) (?:failure|unavailable|problem|error|local problem|rejected)|i/o error|input/output error|unable to (?:create|open|write|deliver)|can(?:'|no)t (?:create|open|write)|cannot (?:create|open|write)|resources? (?:temporarily )?unavailable|out of memory|mail ?system (?:error|failure|full)",
+        r"local (?:error|problem|configuration error)|system (?:error|failure|problem)|internal (?:server )?(?:error|failure|problem)|server (?:error|failure|configuration)|queue (?:write )?error|service (?:is |currently )?(?:temporarily )?unavailable|temporary local problem|i/o error|input/output error|unable to (?:create|open|write|deliver)|can(?:'|no)t (?:create|open|write)|cannot (?:create|open|write)|resources? (?:temporarily )?unavailable|out of memory|mail ?system (?:error|failure|full)",
     ),
     (
         Reason::SyntaxError,
-        r"syntax error|command (?:unrecognized|not (?:recognized|implemented|understood))|unrecognized command|bad sequence of commands|invalid (?:command|argument|parameter)|parameter not (?:recognized|implemented)|unsupported option|line length exceeded",
+        r"syntax error|command (?:unrecognized|not (?:recognized|implemented|understood))|unrecognized command|bad sequence of commands|invalid (?:command|argument|parameter)|parameter not (?:recognized|implemented)|unsupported option|improper (?:sequence|use) of commands?",
     ),
     (
         Reason::Expired,
-        r"(?:delivery|retry|queue) (?:time|timeout|period|lifetime) (?:has )?(?:expired|exceeded|reached)|retry timeout exceeded|message (?:has been|was|expired|is) .{0,30}(?:in (?:the )?queue|expired)|too long in (?:the )?queue|(?:could not|couldn't|was not|not) (?:be )?deliver(?:ed)? .{0,40}(?:for|within|in|after) (?:the (?:last|past) )?[0-9]+ (?:hours|days|minutes)|(?:could not|unable to) (?:send|deliver) (?:the )?message for (?:the )?past|giving up|gave up|message expired|delivery (?:expired|attempts? (?:have )?(?:failed|expired))|maximum (?:delivery )?(?:retry|time)",
+        r"(?:delivery|retry|queue) (?:time|timeout|period|lifetime) (?:has )?(?:expired|exceeded|reached)|retry timeout exceeded|(?:aborted|gave up|given up) after [0-9.]+ (?:hour|day)|(?:has been|was) (?:in (?:the )?queue|queued) (?:too long|for (?:more than|over))|too long in (?:the )?queue|in the queue too long|(?:could not|couldn't|was not|not) (?:be )?deliver(?:ed)? .{0,40}(?:for|within|in|after) (?:the (?:last|past) )?[0-9]+ (?:hours|days|minutes)|(?:could not|unable to) (?:send|deliver) (?:the )?message for (?:the )?past|giving up|gave up|message expired|retry timeout exceeded|all hosts have been failing|did not accept our requests to connect|will be retried for|unable to deliver message after multiple retries|failed [0-9]+ attempts|delivery (?:expired|attempts? (?:have )?(?:failed|expired))|maximum (?:delivery )?(?:retry|time)",
     ),
     (
         Reason::NotAccept,
-        r"does not accept (?:any )?mail|accepts no mail|not accepting (?:any )?(?:mail|messages)|null mx|no mail(?:s)? accepted|mail (?:is )?not accepted",
+        r"no mx records? (?:found|for)|doesn't receive e-?mail|does not receive e-?mail|does not accept (?:any )?mail|accepts no mail|not accepting (?:any )?(?:mail|messages)|null mx|no mail(?:s)? accepted",
     ),
 ];
 
@@ -193,6 +197,46 @@ pub fn first_match(text: &str) -> Option<(Reason, usize)> {
         .and_then(|i| FAMILIES.get(i).map(|(r, _)| (*r, i)))
 }
 
+/// Wordings that can only mean "this mailbox does not exist" (as opposed to
+/// the bare "user unknown", which filters and carriers also use as a
+/// pretext). With an SMTP code beside them they decide even when the report
+/// does not say at which SMTP stage the refusal came.
+static STRONG_USER_UNKNOWN: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSetBuilder::new([
+        r"no such (?:user|mailbox|recipient|account|local user|person|e-?mail address)",
+        r"(?:user|recipient|mailbox|account|addressee|e-?mail address)(?:'s)? (?:name )?(?:does not|doesn't|do not|did not) exist",
+        r"(?:user|mailbox|recipient|account) (?:does )?not exist",
+        r"recipientnotfound",
+        r"recipient name is not recognized",
+        r"invalid (?:recipient|mailbox)|(?:recipient|mailbox) (?:is )?invalid",
+        r"unknown (?:recipient|mailbox|local[- ]?part)",
+        r"no mailbox here|is not a valid (?:mailbox|user|recipient)",
+        r"email account that you tried to reach does not exist",
+        r"addressee unknown|not our customer|user not local",
+        r"mail\.local: unknown user",
+        r"not listed in (?:the )?(?:public )?(?:name (?:&|and) address book|domino directory|directory)",
+        r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|ディレクトリには見つかりません|ディレクトリのリストにありません|該当するユーザ|存在しない(?:ユーザ|アドレス|メール)",
+    ])
+    .case_insensitive(true)
+    .build()
+    .expect("static regex")
+});
+
+/// Strong wordings that still need an SMTP code beside them: relays also
+/// write "recipient not found" about their own routing tables.
+static STRONG_WITH_CODE: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSetBuilder::new([r"(?:mailbox|recipient|user) (?:was |is )?not found"])
+        .case_insensitive(true)
+        .build()
+        .expect("static regex")
+});
+
+/// Whether the text says, unmistakably, that the mailbox does not exist
+/// (`has_code`: an SMTP reply or status code stands beside it).
+pub fn strong_user_unknown(text: &str, has_code: bool) -> bool {
+    STRONG_USER_UNKNOWN.is_match(text) || (has_code && STRONG_WITH_CODE.is_match(text))
+}
+
 /// Every reason whose family matches the text, in priority order.
 pub fn all_matches(text: &str) -> Vec<Reason> {
     let mut v: Vec<Reason> = Vec::new();
@@ -206,14 +250,31 @@ pub fn all_matches(text: &str) -> Vec<Reason> {
     v
 }
 
+/// Each family compiled on its own, to quote what matched.
+static EACH: LazyLock<Vec<regex::Regex>> = LazyLock::new(|| {
+    FAMILIES
+        .iter()
+        .map(|(_, p)| {
+            regex::RegexBuilder::new(p)
+                .case_insensitive(true)
+                .build()
+                .expect("phrase families compile")
+        })
+        .collect()
+});
+
 /// A short quote of the phrase that matched, for evidence strings.
 pub fn quote(text: &str, index: usize) -> Option<String> {
-    let (_, pat) = FAMILIES.get(index)?;
-    let re = regex::RegexBuilder::new(pat)
-        .case_insensitive(true)
-        .build()
-        .ok()?;
+    let re = EACH.get(index)?;
     re.find(text).map(|m| m.as_str().chars().take(60).collect())
+}
+
+/// The words of `reason`'s family that the text contains, if any.
+pub fn quote_reason(text: &str, reason: Reason) -> Option<String> {
+    SET.matches(text)
+        .iter()
+        .filter(|i| FAMILIES.get(*i).is_some_and(|(r, _)| *r == reason))
+        .find_map(|i| quote(text, i))
 }
 
 #[cfg(test)]
@@ -234,10 +295,7 @@ mod tests {
             r("procmail: Quota exceeded while writing \"/var/mail/x\" 550 Can't create output"),
             Some(Reason::MailboxFull)
         );
-        assert_eq!(
-            r("552 Error: content rejected"),
-            Some(Reason::PolicyViolation)
-        );
+        assert_eq!(r("552 Error: content rejected"), Some(Reason::SpamDetected));
         assert_eq!(r("554 User unknown"), Some(Reason::UserUnknown));
         assert_eq!(
             r("Host or domain name not found. Name service error"),

@@ -57,7 +57,7 @@ impl Status {
             (1, 6) => HasMoved,
             (1, 7) | (1, 8) => Rejected,
             (1, 10) => NotAccept,
-            (2, 1) => Suspend,
+            (2, 0) | (2, 1) => Filtered,
             (2, 2) => MailboxFull,
             (2, 3) => ExceedLimit,
             (2, 4) => SystemError,
@@ -65,6 +65,8 @@ impl Status {
             (3, 2) => NotAccept,
             (3, 4) => MesgTooBig,
             (3, 0) | (3, 3) | (3, 5) => SystemError,
+            // No answer / bad connection that ended a delivery attempt for
+            // good after retries is the queue running out.
             (4, 1) | (4, 2) | (4, 6) | (4, 0) => NetworkError,
             (4, 3) => SystemError,
             (4, 4) => HostUnknown,
@@ -93,11 +95,23 @@ static STATUS_RE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static REPLY_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|[^0-9.\-:/#a-zA-Z])([245][0-9][0-9])(?:[ \-]|$)").expect("static regex")
+    Regex::new(r"(?:^|[^0-9.\-:/#a-zA-Z])([245][0-9][0-9])(?:[ \-,;]|$)").expect("static regex")
 });
 
-/// The first enhanced status code written in text.
+static STATUS_AFTER_REPLY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[245][0-9][0-9][ \-]'?#?([245]\.[0-9]{1,3}\.[0-9]{1,3})(?:[^0-9.]|$)")
+        .expect("static regex")
+});
+
+/// The enhanced status code written in text: the one right after an SMTP
+/// reply code if there is one (relays prefix their own code to the remote
+/// answer), else the first.
 pub fn find_status(text: &str) -> Option<String> {
+    if let Some(m) = STATUS_AFTER_REPLY.captures(text).and_then(|c| c.get(1)) {
+        if Status::parse(m.as_str()).is_some() {
+            return Some(m.as_str().to_string());
+        }
+    }
     for c in STATUS_RE.captures_iter(text) {
         let m = c.get(1)?.as_str();
         if Status::parse(m).is_some() {
@@ -135,7 +149,7 @@ pub fn reply_reason(code: u16) -> Option<Reason> {
 
 static COMMAND_RE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(?:in reply to|after|while sending|in response to|error after)\s+(?:the\s+)?(end of data|data|rcpt to|rcpt|mail from|mail|helo|ehlo|connect|greeting|quit|auth|starttls)\b|^>>>\s*(rcpt to|mail from|data|ehlo|helo)\b",
+        r"(?i)(?:in reply to|after|while sending|in response to|error after)\s+(?:the\s+)?(end of data|data|rcpt to|rcpt command|mail from|helo|ehlo|initial connection|connect|greeting|quit|auth|starttls)\b(?:\s+command)?|(?:^|\s)>>>\s*(rcpt to|mail from|data|ehlo|helo)\b|smtp:(rcpt|mail|data|helo|ehlo)\b|(does not like recipient|sender was rejected|my name was rejected|failed after i sent the message|failed on data command|failed on rcpt to|connected to \S+ but greeting failed|for text command)",
     )
     .expect("static regex")
 });
@@ -143,11 +157,27 @@ static COMMAND_RE: LazyLock<Regex> = LazyLock::new(|| {
 /// The SMTP command the failure answered, normalised to `RCPT`, `MAIL`,
 /// `DATA`, `HELO`/`EHLO`, `CONN`.
 pub fn find_command(text: &str) -> Option<String> {
-    let c = COMMAND_RE.captures(text)?;
-    let m = c.get(1).or_else(|| c.get(2))?.as_str().to_ascii_lowercase();
+    // The last stage named wins: transcripts list every command sent, and
+    // the failing one comes last.
+    let c = COMMAND_RE.captures_iter(text).last()?;
+    let m = c
+        .get(1)
+        .or_else(|| c.get(2))
+        .or_else(|| c.get(3))
+        .or_else(|| c.get(4))?
+        .as_str()
+        .to_ascii_lowercase();
     Some(
         match m.as_str() {
-            "rcpt to" | "rcpt" => "RCPT",
+            "does not like recipient" | "failed on rcpt to" => "RCPT",
+            "sender was rejected" => "MAIL",
+            "my name was rejected" => "HELO",
+            "failed after i sent the message" | "failed on data command" | "for text command" => {
+                "DATA"
+            }
+            x if x.starts_with("connected to") => "CONN",
+            "initial connection" => "CONN",
+            "rcpt to" | "rcpt" | "rcpt command" => "RCPT",
             "mail from" | "mail" => "MAIL",
             "end of data" | "data" => "DATA",
             "helo" => "HELO",

@@ -1,0 +1,172 @@
+//! Receiving-host conventions: a few large providers answer with fixed
+//! wording whose meaning differs from the words. Japanese mobile carriers
+//! (au/KDDI, NTT docomo) answer "user unknown" when the recipient's own
+//! reception filter refused the sender, so that wording from them is a
+//! filter verdict, not a missing address.
+//!
+//! Each rule is one table entry: domain suffixes of the recipient or the
+//! remote MTA, a pattern over the diagnostic, and the reason it means.
+
+use super::Reason;
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// One provider convention.
+struct Rule {
+    /// Domain suffixes (recipient domain or Remote-MTA host).
+    domains: &'static [&'static str],
+    /// Pattern over the diagnostic text (case-insensitive).
+    pattern: &'static str,
+    /// What the wording means there.
+    reason: Reason,
+    /// Apply only when the report gives no SMTP code of its own.
+    without_code: bool,
+}
+
+const RULES: &[Rule] = &[
+    // au/KDDI: "550 : User unknown" (no address named) is the reception
+    // filter; "550 <addr>: User unknown" is a real unknown user.
+    Rule {
+        domains: &["ezweb.ne.jp", "au.com", "kddi.com"],
+        pattern: r"(?:^|[0-9]|->|:)\s*:\s*user unknown",
+        reason: Reason::Filtered,
+        without_code: false,
+    },
+    Rule {
+        domains: &["ezweb.ne.jp", "au.com", "kddi.com"],
+        pattern: r"[>@][^\s]*\s*:\s*user unknown",
+        reason: Reason::UserUnknown,
+        without_code: false,
+    },
+    // Google Groups returns a post only when the group does not exist or
+    // the sender may not post to it: the sender was refused.
+    Rule {
+        domains: &["googlegroups.com"],
+        pattern: r"^",
+        reason: Reason::Rejected,
+        without_code: true,
+    },
+    // Yahoo: "dd This user doesn't have a … account" is its unknown user.
+    Rule {
+        domains: &[],
+        pattern: r"delivery error: dd this user doesn't have an? \S+ account",
+        reason: Reason::UserUnknown,
+        without_code: false,
+    },
+    // Orange / La Poste reply codes (OFR_nnn, LPNnnn_nnn).
+    Rule {
+        domains: &[],
+        pattern: r"\b(?:OFR|LPN)[0-9]*_416\b",
+        reason: Reason::UserUnknown,
+        without_code: false,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"\b(?:OFR|LPN)[0-9]*_426\b",
+        reason: Reason::Suspend,
+        without_code: false,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"\b(?:OFR|LPN)[0-9]*_506\b",
+        reason: Reason::SpamDetected,
+        without_code: false,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"\b(?:OFR|LPN)[0-9]*_505\b",
+        reason: Reason::SystemError,
+        without_code: false,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"\b(?:OFR|LPN)[0-9]*_630\b",
+        reason: Reason::PolicyViolation,
+        without_code: false,
+    },
+    // NTT docomo answers its reception filter with "Unknown user".
+    Rule {
+        domains: &["docomo.ne.jp"],
+        pattern: r"unknown user",
+        reason: Reason::Filtered,
+        without_code: false,
+    },
+];
+
+static COMPILED: LazyLock<Vec<(usize, Regex)>> = LazyLock::new(|| {
+    RULES
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            regex::RegexBuilder::new(r.pattern)
+                .case_insensitive(true)
+                .build()
+                .ok()
+                .map(|re| (i, re))
+        })
+        .collect()
+});
+
+fn domain_matches(host: &str, suffix: &str) -> bool {
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    host == suffix || host.strip_suffix(suffix).is_some_and(|p| p.ends_with('.'))
+}
+
+/// The reason a provider's fixed wording means, if a rule applies.
+pub fn lookup(
+    recipient: &str,
+    remote_mta: Option<&str>,
+    diagnostic: &str,
+    has_code: bool,
+) -> Option<Reason> {
+    let rdomain = recipient.rsplit('@').next().unwrap_or("");
+    let mta = remote_mta
+        .unwrap_or("")
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .find(|s| s.contains('.'))
+        .unwrap_or("");
+    for (i, re) in COMPILED.iter() {
+        let Some(rule) = RULES.get(*i) else { continue };
+        // A rule without domains keys on a provider's own code, which
+        // nobody else writes.
+        let applies = rule.domains.is_empty()
+            || rule
+                .domains
+                .iter()
+                .any(|d| domain_matches(rdomain, d) || domain_matches(mta, d));
+        if applies && !(rule.without_code && has_code) && re.is_match(diagnostic) {
+            return Some(rule.reason);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kddi_anonymous_user_unknown_is_filter() {
+        assert_eq!(
+            lookup("a@ezweb.ne.jp", None, "550 : User unknown", true),
+            Some(Reason::Filtered)
+        );
+        assert_eq!(
+            lookup(
+                "a@ezweb.ne.jp",
+                None,
+                "550 <a@ezweb.ne.jp>: User unknown",
+                true
+            ),
+            Some(Reason::UserUnknown)
+        );
+        assert_eq!(
+            lookup("a@example.test", None, "550 : User unknown", true),
+            None
+        );
+        assert_eq!(
+            lookup("a@x.docomo.ne.jp", None, "550 Unknown user a@x", true),
+            Some(Reason::Filtered)
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! The command-line contract that tooling relies on: `check-config`, `verp`
+//! and their error messages, run through the real binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bounced(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bounced"))
+        .args(args)
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .expect("bounced runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn write_config(dir: &Path, extra: &str) -> String {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"sqlite://{}/b.db\"\n\n[[mailbox]]\nname = \"lists\"\nhost = \"127.0.0.1\"\n\
+             tls = \"none\"\nusername = \"bounces\"\npassword = \"hunter2\"\n{extra}",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn check_config_prints_the_resolved_config_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    let out = bounced(&["check-config", "--config", &cfg]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("is valid"), "{stdout}");
+    assert!(stdout.contains("port = 143"), "{stdout}");
+    assert!(stdout.contains("after = \"seen\""), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "password leaked:\n{stdout}");
+}
+
+#[test]
+fn check_config_errors_name_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "poll_interval = \"often\"\n");
+    let out = bounced(&["check-config", "--config", &cfg]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&cfg) && stderr.contains("mailbox[0].poll_interval"),
+        "{stderr}"
+    );
+
+    let missing = dir.path().join("nope.toml").display().to_string();
+    let out = bounced(&["check-config", "--config", &missing]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains(&missing));
+}
+
+#[test]
+fn verp_prints_a_signed_return_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("key"),
+        "a secret of more than sixteen bytes\n",
+    )
+    .unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "\n[verify]\nreturn_path = \"bounces@lists.example.org\"\n[[verify.key]]\nid = \"k1\"\nsecret_file = \"key\"\n",
+    );
+    let out = bounced(&[
+        "verp",
+        "--config",
+        &cfg,
+        "--list",
+        "news",
+        "jane@example.com",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rp = text(&out.stdout).trim().to_string();
+    assert!(rp.starts_with("bounces+"), "{rp}");
+    assert!(
+        rp.ends_with(".news.jane=example.com@lists.example.org"),
+        "{rp}"
+    );
+
+    let out = bounced(&["verp", "--config", &cfg, "--header", "jane@example.com"]);
+    let line = text(&out.stdout);
+    assert!(line.starts_with("X-Bounced-Token: "), "{line}");
+
+    let out = bounced(&["verp", "--config", &cfg, "not an address"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("not an address"));
+}
+
+#[test]
+fn verp_without_keys_says_which_key_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    let out = bounced(&["verp", "--config", &cfg, "jane@example.com"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("verify"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn classify_reports_unreadable_paths_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = dir.path().join("m.eml");
+    std::fs::write(
+        &msg,
+        "From: a@example.org\nTo: b@example.org\nSubject: hi\n\nhello\n",
+    )
+    .unwrap();
+    let missing = dir.path().join("missing.eml").display().to_string();
+    let out = bounced(&["classify", &missing, &msg.display().to_string()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains(&missing));
+    let stdout = text(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert_eq!(lines[0]["kind"], "not_bounce");
+    assert_eq!(lines[0]["recipients"].as_array().unwrap().len(), 0);
+}

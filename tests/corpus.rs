@@ -1,0 +1,234 @@
+//! The Sisimai corpus test: classify every labelled mail in
+//! `../shared/corpus/sisimai`, print scores, a confusion table and the
+//! misses, and fail below the targets of issue 4.
+//!
+//! The corpus lives outside the repository; where it is absent the test
+//! says so and passes (the golden set in `tests/golden.rs` still runs).
+//! `CORPUS_DIR` overrides the location; `CORPUS_VERBOSE=1` prints every
+//! recipient.
+
+use bounced::classify::{classify, Severity};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The targets of issue 4.
+const FOUND_MIN: f64 = 0.995;
+const REASON_MIN: f64 = 0.98;
+const HARDSOFT_MIN: f64 = 0.995;
+const PRECISION_MIN: f64 = 1.0;
+
+struct Expected {
+    file: String,
+    names: Vec<String>,
+    reason: String,
+    hard: bool,
+}
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("CORPUS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/sisimai"),
+    };
+    dir.join("expected.tsv").exists().then_some(dir)
+}
+
+fn load(dir: &std::path::Path) -> Vec<Expected> {
+    let tsv = std::fs::read_to_string(dir.join("expected.tsv")).expect("read expected.tsv");
+    let mut out = Vec::new();
+    for line in tsv.lines().skip(1) {
+        let c: Vec<&str> = line.split('\t').collect();
+        if c.len() < 9 {
+            continue;
+        }
+        let mut names = vec![c[2].to_lowercase()];
+        if !c[3].is_empty() {
+            names.push(c[3].to_lowercase());
+        }
+        names.extend(
+            c[4].split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.to_lowercase()),
+        );
+        out.push(Expected {
+            file: c[0].to_string(),
+            names,
+            reason: c[7].to_string(),
+            hard: c[8] == "1",
+        });
+    }
+    out
+}
+
+#[test]
+fn sisimai_corpus_meets_targets() {
+    let Some(dir) = corpus_dir() else {
+        println!("corpus: ../shared/corpus/sisimai not found, skipped");
+        return;
+    };
+    let verbose = std::env::var_os("CORPUS_VERBOSE").is_some();
+    let expected = load(&dir);
+    let mut by_file: BTreeMap<&str, Vec<&Expected>> = BTreeMap::new();
+    for e in &expected {
+        by_file.entry(e.file.as_str()).or_default().push(e);
+    }
+
+    let (mut found, mut reason_ok, mut hs_ok) = (0usize, 0usize, 0usize);
+    let (mut hard_called, mut hard_right) = (0usize, 0usize);
+    let mut confusion: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut misses: Vec<String> = Vec::new();
+
+    for (file, rows) in &by_file {
+        let raw = std::fs::read(dir.join("eml").join(file)).expect("read eml");
+        let verdict = classify(&raw);
+        let recips = match &verdict {
+            Ok(v) => v.recipients.clone(),
+            Err(_) => Vec::new(),
+        };
+        let mut used = vec![false; recips.len()];
+        for row in rows {
+            let hit = recips.iter().enumerate().find(|(i, r)| {
+                !used[*i]
+                    && (row.names.contains(&r.address.to_lowercase())
+                        || r.alias
+                            .as_ref()
+                            .is_some_and(|a| row.names.contains(&a.to_lowercase())))
+            });
+            let got_reason;
+            let got_hard;
+            match hit {
+                Some((i, r)) => {
+                    used[i] = true;
+                    found += 1;
+                    got_reason = r.reason.to_string();
+                    got_hard = r.severity == Severity::Hard;
+                    if got_hard {
+                        hard_called += 1;
+                        if row.hard {
+                            hard_right += 1;
+                        }
+                    }
+                    if verbose {
+                        println!("{file}\t{}\t{}\t{:?}", r.address, r.reason, r.evidence);
+                    }
+                }
+                None => {
+                    got_reason = "(not found)".to_string();
+                    got_hard = false;
+                }
+            }
+            if got_reason == row.reason {
+                reason_ok += 1;
+            } else {
+                misses.push(format!(
+                    "{file}: {} expected {} got {got_reason}",
+                    row.names[0], row.reason
+                ));
+            }
+            if got_hard == row.hard {
+                hs_ok += 1;
+            } else {
+                misses.push(format!(
+                    "{file}: {} hard expected {} got {got_hard}",
+                    row.names[0], row.hard
+                ));
+            }
+            *confusion
+                .entry((row.reason.clone(), got_reason))
+                .or_default() += 1;
+        }
+        // Hard verdicts on addresses the expectations do not list are
+        // removals of unknown merit: they count against precision.
+        for (i, r) in recips.iter().enumerate() {
+            if !used[i] && r.severity == Severity::Hard {
+                hard_called += 1;
+                misses.push(format!("{file}: extra hard recipient {}", r.address));
+            }
+        }
+    }
+
+    // Negatives: nothing may be reported.
+    let mut negatives_bad = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir.join("eml-negatives")) {
+        for e in rd.flatten() {
+            let raw = std::fs::read(e.path()).expect("read negative");
+            if let Ok(v) = classify(&raw) {
+                if !v.recipients.is_empty() {
+                    negatives_bad.push(format!("{}: {:?}", e.path().display(), v.kind));
+                }
+            }
+        }
+    }
+
+    let n = expected.len() as f64;
+    let found_r = found as f64 / n;
+    let reason_r = reason_ok as f64 / n;
+    let hs_r = hs_ok as f64 / n;
+    let prec = if hard_called == 0 {
+        1.0
+    } else {
+        hard_right as f64 / hard_called as f64
+    };
+    println!("confusion (expected -> got), mismatches only:");
+    for ((e, g), c) in &confusion {
+        if e != g {
+            println!("  {e:>16} -> {g:<16} {c}");
+        }
+    }
+    println!("misses:");
+    for m in &misses {
+        println!("  {m}");
+    }
+    println!("negatives reporting recipients: {negatives_bad:?}");
+    println!(
+        "corpus: {} recipients in {} mails: found {:.4} reason {:.4} hard/soft {:.4} remove precision {:.4} ({}/{}) negatives ok {}",
+        expected.len(),
+        by_file.len(),
+        found_r,
+        reason_r,
+        hs_r,
+        prec,
+        hard_right,
+        hard_called,
+        negatives_bad.is_empty()
+    );
+    let enforce = std::env::var_os("CORPUS_NO_FAIL").is_none();
+    if enforce {
+        assert!(found_r >= FOUND_MIN, "found {found_r:.4} < {FOUND_MIN}");
+        assert!(
+            reason_r >= REASON_MIN,
+            "reason {reason_r:.4} < {REASON_MIN}"
+        );
+        assert!(hs_r >= HARDSOFT_MIN, "hard/soft {hs_r:.4} < {HARDSOFT_MIN}");
+        assert!(
+            prec >= PRECISION_MIN,
+            "precision {prec:.4} < {PRECISION_MIN}"
+        );
+        assert!(negatives_bad.is_empty(), "negatives: {negatives_bad:?}");
+    }
+}
+
+/// Every file the corpus holds (labelled, unlabelled, negatives) must
+/// classify without panicking, and quickly.
+#[test]
+fn corpus_never_panics() {
+    let Some(dir) = corpus_dir() else {
+        println!("corpus: not found, skipped");
+        return;
+    };
+    for sub in ["eml", "eml-unlabelled", "eml-negatives"] {
+        let Ok(rd) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let raw = std::fs::read(e.path()).expect("read");
+            let t = std::time::Instant::now();
+            let _ = classify(&raw);
+            assert!(
+                t.elapsed().as_secs() < 2,
+                "{} took {:?}",
+                e.path().display(),
+                t.elapsed()
+            );
+        }
+    }
+}
