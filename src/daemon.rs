@@ -26,6 +26,12 @@
 //!   cannot help: the SHA-256 fingerprint of the bytes recognises messages
 //!   already counted, which are stored as duplicates without events.
 //!
+//! A message the server cannot return (it answers NO or closes the
+//! connection with BYE, e.g. a broken file) must not block the mailbox: a
+//! batch that fails that way lists its UIDs in `fetch_failures`; the next
+//! pass fetches them one at a time, and a message refused three times on its
+//! own is recorded as `unparseable` and left on the server.
+//!
 //! ## The long-running daemon
 //!
 //! One task per mailbox, independent of the others. Each connects, makes a
@@ -848,6 +854,9 @@ async fn pass_inner(
     for chunk in normal.chunks(1000) {
         match source.sizes(chunk).await {
             Ok(s) => sizes.extend(s),
+            // Network trouble says nothing about the messages; a server
+            // refusal may be one broken message among them.
+            Err(e) if !e.is_server_refusal() => return Err(e.into()),
             Err(e) => {
                 store
                     .note_fetch_failure(
@@ -877,6 +886,7 @@ async fn pass_inner(
         let t = Instant::now();
         let fetched = match source.fetch(&batch, prefix).await {
             Ok(f) => f,
+            Err(e) if !e.is_server_refusal() => return Err(e.into()),
             Err(e) => {
                 store
                     .note_fetch_failure(
