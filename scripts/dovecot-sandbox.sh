@@ -39,7 +39,7 @@ die() { echo "dovecot-sandbox: $*" >&2; exit 1; }
 
 DOVECOT=${DOVECOT:-$(command -v dovecot || echo /usr/sbin/dovecot)}
 
-usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 cmd=$1; dir=$2; shift 2
