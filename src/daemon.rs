@@ -159,6 +159,7 @@ pub struct MailboxPass {
 /// its report; otherwise run until SIGTERM/SIGINT.
 pub async fn run(config: &Config, once: bool) -> Result<PassReport, DaemonError> {
     let store = Store::open(&config.database).await?;
+    follow_policy(&store, &config.policy).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let signals = tokio::spawn(wait_for_signal(stop_tx));
     // The watchdog pings come from the runtime that runs the mailbox tasks:
@@ -184,6 +185,16 @@ pub async fn run(config: &Config, once: bool) -> Result<PassReport, DaemonError>
     }
     store.close().await;
     Ok(report)
+}
+
+/// Recompute the address verdicts when the configured policy is not the
+/// one they were computed with.
+async fn follow_policy(store: &Store, policy: &PolicyConfig) -> Result<(), StoreError> {
+    let n = store.apply_policy(policy, store::now()).await?;
+    if n > 0 {
+        tracing::info!(addresses = n, "policy changed: address verdicts recomputed");
+    }
+    Ok(())
 }
 
 /// Set `stop` on SIGTERM or SIGINT.
@@ -316,6 +327,9 @@ async fn run_forever(mut config: Config, store: &Store, stop: &watch::Receiver<b
                     database: config.database.clone(),
                     ..new
                 };
+                if let Err(e) = follow_policy(store, &config.policy).await {
+                    tracing::error!(error = %e, "cannot recompute verdicts for the new policy");
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "reload failed: keeping the running configuration")

@@ -466,6 +466,41 @@ impl Store {
         Ok(())
     }
 
+    /// Make the address verdicts follow `policy`: when it differs from the
+    /// policy they were computed with (or that is unknown), recompute every
+    /// address from its history. Returns how many addresses were recomputed.
+    pub async fn apply_policy(&self, policy: &PolicyConfig, now: i64) -> Result<usize, StoreError> {
+        let wanted = policy_text(policy);
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'policy'")
+                .fetch_optional(&self.pool)
+                .await?;
+        if current.as_deref() == Some(wanted.as_str()) {
+            return Ok(0);
+        }
+        let addresses: Vec<String> =
+            sqlx::query_scalar("SELECT address FROM addresses ORDER BY address")
+                .fetch_all(&self.pool)
+                .await?;
+        // Short transactions, so that a big table does not hold the write
+        // lock against other writers for long.
+        for chunk in addresses.chunks(500) {
+            let mut tx = self.begin_immediate().await?;
+            for address in chunk {
+                update_address(&mut tx, address, policy, now).await?;
+            }
+            tx.commit().await?;
+        }
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ('policy', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = ?1",
+        )
+        .bind(&wanted)
+        .execute(&self.pool)
+        .await?;
+        Ok(addresses.len())
+    }
+
     /// Per-mailbox counts for `bounced stats`: messages by kind and bounce
     /// events by reason, as (mailbox, what, name, count) rows where `what`
     /// is `kind` or `reason`, ordered by mailbox, what, count descending.
@@ -696,6 +731,19 @@ async fn update_address(
     Ok(())
 }
 
+/// A canonical text form of a policy, to notice when it changes.
+fn policy_text(p: &PolicyConfig) -> String {
+    let mut reasons: Vec<&str> = p.soft_reasons.iter().map(|r| r.as_str()).collect();
+    reasons.sort_unstable();
+    format!(
+        "soft_limit={} soft_window={}s soft_min_days={} soft_reasons={}",
+        p.soft_limit,
+        p.soft_window.as_secs(),
+        p.soft_min_days,
+        reasons.join(",")
+    )
+}
+
 fn is_memory(file: &Path) -> bool {
     let s = file.as_os_str();
     s.is_empty() || s == ":memory:"
@@ -881,6 +929,49 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.suspects("m", 7).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_policy_change_recomputes_verdicts_once() {
+        let (_d, store) = temp_store().await;
+        let lenient = PolicyConfig::default();
+        assert_eq!(store.apply_policy(&lenient, 0).await.unwrap(), 0);
+        let day = 86_400;
+        let now = 1_800_000_000;
+        for (i, days_ago) in [20, 10, 1].iter().enumerate() {
+            let mut m = msg(10 + i as u32, &format!("fs{i}"));
+            m.date = Some(now - days_ago * day);
+            let v = Ok(verdict(
+                Kind::Bounce,
+                vec![recipient("full@x.org", Reason::MailboxFull, Severity::Soft)],
+            ));
+            store.record(&m, &v, &lenient, now).await.unwrap();
+        }
+        let action = |rows: Vec<AddressRow>| rows[0].action.clone();
+        assert_eq!(
+            action(store.addresses(&AddressFilter::default()).await.unwrap()),
+            "keep"
+        );
+        let strict = PolicyConfig {
+            soft_limit: 3,
+            soft_min_days: 7,
+            ..PolicyConfig::default()
+        };
+        assert_eq!(store.apply_policy(&strict, now).await.unwrap(), 1);
+        assert_eq!(
+            action(store.addresses(&AddressFilter::default()).await.unwrap()),
+            "remove"
+        );
+        assert_eq!(
+            store.apply_policy(&strict, now).await.unwrap(),
+            0,
+            "unchanged policy"
+        );
+        assert_eq!(store.apply_policy(&lenient, now).await.unwrap(), 1);
+        assert_eq!(
+            action(store.addresses(&AddressFilter::default()).await.unwrap()),
+            "keep"
+        );
     }
 
     #[test]
