@@ -296,13 +296,22 @@ async fn bad_input_empty_mailbox_and_wrong_password() {
         pass: "not-the-password",
         ..Mbox::plain(&dovecot)
     };
-    let (config, dbpath) = write_config(work.path(), &[good, empty, wrong]);
+    let closed = Mbox {
+        name: "closed",
+        port: free_port(),
+        ..Mbox::plain(&dovecot)
+    };
+    let (config, dbpath) = write_config(work.path(), &[good, empty, wrong, closed]);
     let out = run_once(&config);
     // One mailbox failed: non-zero exit, a clear message, the others done.
     assert!(!out.status.success(), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("mailbox wrong: login failed for user bob"),
+        "{err}"
+    );
+    assert!(
+        err.contains("mailbox closed: cannot connect to 127.0.0.1:"),
         "{err}"
     );
     assert!(!err.contains("not-the-password"), "password leaked: {err}");
@@ -340,10 +349,14 @@ async fn bad_input_empty_mailbox_and_wrong_password() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(states.len(), 3);
-    assert_eq!(states[0], ("empty".to_string(), None));
-    assert_eq!(states[1], ("test".to_string(), None));
-    assert!(states[2]
+    assert_eq!(states.len(), 4);
+    assert!(states[0]
+        .1
+        .as_deref()
+        .is_some_and(|e| e.contains("cannot connect")));
+    assert_eq!(states[1], ("empty".to_string(), None));
+    assert_eq!(states[2], ("test".to_string(), None));
+    assert!(states[3]
         .1
         .as_deref()
         .is_some_and(|e| e.contains("login failed")));
