@@ -31,14 +31,15 @@
 # `start` returns once every port accepts connections; on failure it prints
 # the reason and the end of Dovecot's log (DIR/dovecot.log) and exits 1.
 # Plaintext LOGIN is allowed: the server only listens on loopback.
+# Works as root (mail processes then run as `nobody`) or as a normal user
+# (everything runs as that user). Needs the Debian package dovecot-imapd.
 set -euo pipefail
 
 die() { echo "dovecot-sandbox: $*" >&2; exit 1; }
 
 DOVECOT=${DOVECOT:-$(command -v dovecot || echo /usr/sbin/dovecot)}
-DOVEADM=${DOVEADM:-$(command -v doveadm || echo /usr/bin/doveadm)}
 
-usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 cmd=$1; dir=$2; shift 2

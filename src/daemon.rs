@@ -26,6 +26,12 @@
 //!   cannot help: the SHA-256 fingerprint of the bytes recognises messages
 //!   already counted, which are stored as duplicates without events.
 //!
+//! A message the server cannot return (it answers NO or closes the
+//! connection with BYE, e.g. a broken file) must not block the mailbox: a
+//! batch that fails that way lists its UIDs in `fetch_failures`; the next
+//! pass fetches them one at a time, and a message refused three times on its
+//! own is recorded as `unparseable` and left on the server.
+//!
 //! ## The long-running daemon
 //!
 //! One task per mailbox, independent of the others. Each connects, makes a
@@ -65,6 +71,10 @@ const FETCH_BATCH_BYTES: u64 = 16 * 1024 * 1024;
 /// start; what makes one huge is the returned original, which classification
 /// does not need whole. The stored size stays the real one.
 pub const MAX_MESSAGE_BYTES: u32 = 8 * 1024 * 1024;
+
+/// A message the server failed to return this many times on its own is
+/// recorded as unparseable and left in place.
+const MAX_FETCH_ATTEMPTS: u32 = 3;
 
 /// Owed after-actions are applied once this many have gathered, or
 /// [`SETTLE_AFTER`] after the last time, and at the end of every pass.
@@ -149,6 +159,7 @@ pub struct MailboxPass {
 /// its report; otherwise run until SIGTERM/SIGINT.
 pub async fn run(config: &Config, once: bool) -> Result<PassReport, DaemonError> {
     let store = Store::open(&config.database).await?;
+    follow_policy(&store, &config.policy).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let signals = tokio::spawn(wait_for_signal(stop_tx));
     // The watchdog pings come from the runtime that runs the mailbox tasks:
@@ -174,6 +185,16 @@ pub async fn run(config: &Config, once: bool) -> Result<PassReport, DaemonError>
     }
     store.close().await;
     Ok(report)
+}
+
+/// Recompute the address verdicts when the configured policy is not the
+/// one they were computed with.
+async fn follow_policy(store: &Store, policy: &PolicyConfig) -> Result<(), StoreError> {
+    let n = store.apply_policy(policy, store::now()).await?;
+    if n > 0 {
+        tracing::info!(addresses = n, "policy changed: address verdicts recomputed");
+    }
+    Ok(())
 }
 
 /// Set `stop` on SIGTERM or SIGINT.
@@ -306,6 +327,9 @@ async fn run_forever(mut config: Config, store: &Store, stop: &watch::Receiver<b
                     database: config.database.clone(),
                     ..new
                 };
+                if let Err(e) = follow_policy(store, &config.policy).await {
+                    tracing::error!(error = %e, "cannot recompute verdicts for the new policy");
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "reload failed: keeping the running configuration")
@@ -594,6 +618,108 @@ async fn settle(
     Ok(n)
 }
 
+/// What processing one message needs, gathered.
+struct Ctx<'a> {
+    m: &'a MailboxConfig,
+    policy: &'a PolicyConfig,
+    store: &'a Store,
+    uidvalidity: u32,
+    report: &'a mut MailboxPass,
+    owed: &'a mut Vec<(After, u32, i64)>,
+    seen: &'a mut HashSet<u32>,
+}
+
+impl Ctx<'_> {
+    /// Classify and record one fetched message; note its after-action.
+    async fn process(&mut self, f: imap::Fetched) -> Result<(), PassError> {
+        let m = self.m;
+        if !self.seen.insert(f.uid) {
+            return Ok(());
+        }
+        let now = store::now();
+        let verdict = classify_guarded(&f.body);
+        let after = after_for(m, &verdict);
+        let msg = NewMessage {
+            mailbox: &m.name,
+            uidvalidity: self.uidvalidity,
+            uid: f.uid,
+            size: f.size.map(u64::from).unwrap_or(f.body.len() as u64),
+            internal_date: f.internal_date,
+            date: date_header(&f.body, now),
+            fingerprint: fingerprint(&f.body),
+            after_action: after.to_string(),
+        };
+        let recorded = self.store.record(&msg, &verdict, self.policy, now).await?;
+        let kind = match &verdict {
+            Ok(v) => v.kind.as_str(),
+            Err(_) => "unparseable",
+        };
+        let id = match recorded {
+            Recorded::Stored { id, events, .. } => {
+                self.report.messages += 1;
+                self.report.events += events;
+                match &verdict {
+                    Ok(v) => {
+                        for r in &v.recipients {
+                            tracing::info!(
+                                mailbox = %m.name, uid = f.uid, recipient = %r.address,
+                                reason = %r.reason, severity = r.severity.as_str(),
+                                "bounce recorded"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        self.report.unparseable += 1;
+                        tracing::warn!(mailbox = %m.name, uid = f.uid, error = %e, "unparseable message left in place");
+                    }
+                }
+                id
+            }
+            Recorded::Duplicate { id, of } => {
+                self.report.messages += 1;
+                self.report.duplicates += 1;
+                tracing::info!(mailbox = %m.name, uid = f.uid, duplicate_of = of, "message already counted (same bytes)");
+                id
+            }
+            Recorded::AlreadyDone => return Ok(()),
+        };
+        tracing::debug!(mailbox = %m.name, uid = f.uid, kind, after = %after, "message stored");
+        if after != After::None {
+            self.owed.push((after, f.uid, id));
+        }
+        Ok(())
+    }
+
+    /// Record a message the server failed to return `attempts` times as
+    /// unparseable, so that it stops blocking the mailbox; it stays on the
+    /// server (no after-action).
+    async fn unreadable(&mut self, uid: u32, attempts: u32) -> Result<(), PassError> {
+        let m = self.m;
+        let now = store::now();
+        let msg = NewMessage {
+            mailbox: &m.name,
+            uidvalidity: self.uidvalidity,
+            uid,
+            size: 0,
+            internal_date: None,
+            date: None,
+            // Unique, so it never matches a real message's fingerprint.
+            fingerprint: format!("unreadable:{}:{uid}", self.uidvalidity),
+            after_action: After::None.to_string(),
+        };
+        let verdict = Err(ClassifyError::Unparseable(format!(
+            "the IMAP server failed to return this message {attempts} times; left on the server"
+        )));
+        if let Recorded::Stored { .. } = self.store.record(&msg, &verdict, self.policy, now).await?
+        {
+            self.report.messages += 1;
+            self.report.unparseable += 1;
+            tracing::error!(mailbox = %m.name, uid, attempts, "message the server cannot return: recorded as unparseable, left in place");
+        }
+        Ok(())
+    }
+}
+
 /// One pass over one mailbox on an open connection.
 pub async fn pass(
     source: &mut ImapSource,
@@ -674,11 +800,9 @@ async fn pass_inner(
     if !new.is_empty() {
         tracing::debug!(mailbox = %m.name, count = new.len(), "new messages");
     }
-    let sizes = if new.is_empty() {
-        Vec::new()
-    } else {
-        source.sizes(&new).await?
-    };
+    let suspects = store.suspects(&m.name, uidvalidity).await?;
+    let (careful, normal): (Vec<u32>, Vec<u32>) =
+        new.iter().partition(|u| suspects.contains_key(u));
     let mut seen_in_pass: HashSet<u32> = HashSet::new();
     // After-actions are applied in groups across FETCH batches: on a large
     // maildir every MOVE/EXPUNGE makes the server rewrite its index, so 20
@@ -686,88 +810,127 @@ async fn pass_inner(
     // in the database already (after_done = 0), so waiting risks nothing.
     let mut owed = Vec::new();
     let mut last_settle = Instant::now();
+    let mut ctx = Ctx {
+        m,
+        policy,
+        store,
+        uidvalidity,
+        report: &mut report,
+        owed: &mut owed,
+        seen: &mut seen_in_pass,
+    };
+
+    // Messages the server failed to return before: one at a time, so that
+    // a broken one is found and set aside instead of failing every pass.
+    for uid in careful {
+        if *stop.borrow() {
+            ctx.report.interrupted = true;
+            break;
+        }
+        let attempts = suspects.get(&uid).copied().unwrap_or(0);
+        if attempts >= MAX_FETCH_ATTEMPTS {
+            ctx.unreadable(uid, attempts).await?;
+            continue;
+        }
+        let one = async {
+            let sizes = source.sizes(&[uid]).await?;
+            let prefix = sizes
+                .first()
+                .and_then(|(_, size)| (*size > MAX_MESSAGE_BYTES).then_some(MAX_MESSAGE_BYTES));
+            source.fetch(&[uid], prefix).await
+        };
+        match one.await {
+            Ok(fetched) => {
+                for f in fetched {
+                    ctx.process(f).await?;
+                }
+            }
+            Err(e) => {
+                let solo = e.is_server_refusal();
+                store
+                    .note_fetch_failure(
+                        &m.name,
+                        uidvalidity,
+                        &[uid],
+                        solo,
+                        &e.to_string(),
+                        store::now(),
+                    )
+                    .await?;
+                tracing::warn!(mailbox = %m.name, uid, attempts = attempts + u32::from(solo), error = %e, "server failed to return a message");
+                return Err(e.into());
+            }
+        }
+    }
+
+    // The rest in batches; a failed command lists its UIDs as suspects.
+    let mut sizes = Vec::with_capacity(normal.len());
+    for chunk in normal.chunks(1000) {
+        match source.sizes(chunk).await {
+            Ok(s) => sizes.extend(s),
+            // Network trouble says nothing about the messages; a server
+            // refusal may be one broken message among them.
+            Err(e) if !e.is_server_refusal() => return Err(e.into()),
+            Err(e) => {
+                store
+                    .note_fetch_failure(
+                        &m.name,
+                        uidvalidity,
+                        chunk,
+                        false,
+                        &e.to_string(),
+                        store::now(),
+                    )
+                    .await?;
+                return Err(e.into());
+            }
+        }
+    }
     for (batch, prefix) in plan_batches(&sizes) {
         if *stop.borrow() {
-            report.interrupted = true;
+            ctx.report.interrupted = true;
             break;
         }
         if let Some(n) = prefix {
             tracing::warn!(
-                mailbox = %m.name, uid = batch[0], limit = n,
+                mailbox = %m.name, uid = ?batch.first(), limit = n,
                 "message larger than the limit: classifying its first bytes only"
             );
         }
         let t = Instant::now();
-        let fetched = source.fetch(&batch, prefix).await?;
+        let fetched = match source.fetch(&batch, prefix).await {
+            Ok(f) => f,
+            Err(e) if !e.is_server_refusal() => return Err(e.into()),
+            Err(e) => {
+                store
+                    .note_fetch_failure(
+                        &m.name,
+                        uidvalidity,
+                        &batch,
+                        false,
+                        &e.to_string(),
+                        store::now(),
+                    )
+                    .await?;
+                return Err(e.into());
+            }
+        };
         tracing::trace!(mailbox = %m.name, count = fetched.len(), ms = t.elapsed().as_millis() as u64, "fetched");
         for f in fetched {
-            if !seen_in_pass.insert(f.uid) {
-                continue;
-            }
-            let now = store::now();
-            let verdict = classify_guarded(&f.body);
-            let after = after_for(m, &verdict);
-            let msg = NewMessage {
-                mailbox: &m.name,
-                uidvalidity,
-                uid: f.uid,
-                size: f.size.map(u64::from).unwrap_or(f.body.len() as u64),
-                internal_date: f.internal_date,
-                date: date_header(&f.body, now),
-                fingerprint: fingerprint(&f.body),
-                after_action: after.to_string(),
-            };
-            let recorded = store.record(&msg, &verdict, policy, now).await?;
-            let kind = match &verdict {
-                Ok(v) => v.kind.as_str(),
-                Err(_) => "unparseable",
-            };
-            let id = match recorded {
-                Recorded::Stored { id, events, .. } => {
-                    report.messages += 1;
-                    report.events += events;
-                    if verdict.is_err() {
-                        report.unparseable += 1;
-                    }
-                    if let Ok(v) = &verdict {
-                        for r in &v.recipients {
-                            tracing::info!(
-                                mailbox = %m.name, uid = f.uid, recipient = %r.address,
-                                reason = %r.reason, severity = r.severity.as_str(),
-                                "bounce recorded"
-                            );
-                        }
-                    }
-                    if let Err(e) = &verdict {
-                        tracing::warn!(mailbox = %m.name, uid = f.uid, error = %e, "unparseable message left in place");
-                    }
-                    id
-                }
-                Recorded::Duplicate { id, of } => {
-                    report.messages += 1;
-                    report.duplicates += 1;
-                    tracing::info!(mailbox = %m.name, uid = f.uid, duplicate_of = of, "message already counted (same bytes)");
-                    id
-                }
-                Recorded::AlreadyDone => continue,
-            };
-            tracing::debug!(mailbox = %m.name, uid = f.uid, kind, after = %after, "message stored");
-            if after != After::None {
-                owed.push((after, f.uid, id));
-            }
+            ctx.process(f).await?;
             if *stop.borrow() {
-                report.interrupted = true;
+                ctx.report.interrupted = true;
                 break;
             }
         }
         tracing::trace!(mailbox = %m.name, ms = t.elapsed().as_millis() as u64, "batch stored");
-        if owed.len() >= SETTLE_EVERY || last_settle.elapsed() >= SETTLE_AFTER {
+        if ctx.owed.len() >= SETTLE_EVERY || last_settle.elapsed() >= SETTLE_AFTER {
             let t = Instant::now();
-            settle(source, store, std::mem::take(&mut owed)).await?;
+            settle(source, store, std::mem::take(ctx.owed)).await?;
             tracing::trace!(mailbox = %m.name, ms = t.elapsed().as_millis() as u64, "settled");
             last_settle = Instant::now();
         }
-        if report.interrupted {
+        if ctx.report.interrupted {
             break;
         }
     }

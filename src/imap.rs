@@ -112,6 +112,20 @@ pub enum ImapError {
 }
 
 impl ImapError {
+    /// Whether the server itself refused or failed (NO, BAD, BYE), as
+    /// opposed to the network or a timeout: only such failures are held
+    /// against a message.
+    pub fn is_server_refusal(&self) -> bool {
+        matches!(
+            self,
+            ImapError::Bye(_)
+                | ImapError::Command {
+                    source: async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_),
+                    ..
+                }
+        )
+    }
+
     /// Whether retrying later could help without anyone changing anything
     /// (network trouble, timeouts), as opposed to a wrong password or an
     /// untrusted certificate, which need an operator.
@@ -290,6 +304,7 @@ pub struct ImapSource {
     has_uidplus: bool,
     has_idle: bool,
     folder: Option<String>,
+    bye: Option<String>,
 }
 
 impl fmt::Debug for ImapSource {
@@ -349,9 +364,22 @@ async fn greeting(client: &mut async_imap::Client<Transport>) -> Result<(), Imap
     }
 }
 
+/// Keep async-imap's protocol trace out of the logs.
+///
+/// async-imap logs every command and response at `log` trace level, LOGIN
+/// with its password and FETCH with whole messages; tracing-subscriber
+/// forwards `log` records, so `RUST_LOG=trace` would print them. Capping the
+/// `log` facade at debug drops those records before they are formatted.
+pub fn silence_protocol_trace() {
+    if log::max_level() > log::LevelFilter::Debug {
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+}
+
 impl ImapSource {
     /// Connect, secure, log in and read the capabilities.
     pub async fn connect(cfg: &MailboxConfig, timeouts: Timeouts) -> Result<Self, ImapError> {
+        silence_protocol_trace();
         let addr = format!("{}:{}", cfg.host, cfg.port);
         let host = cfg.host.trim_start_matches('[').trim_end_matches(']');
         let client = timed(
@@ -391,6 +419,7 @@ impl ImapSource {
             mailbox: cfg.name.clone(),
             timeouts,
             folder: None,
+            bye: None,
         };
         tracing::info!(mailbox = %cfg.name, %addr, user = %cfg.username, "logged in");
         Ok(me)
@@ -534,6 +563,11 @@ impl ImapSource {
             })
             .await?;
             self.drain();
+            // A BYE in the middle ends the response early and quietly: the
+            // missing sizes are not "no such message", the server failed.
+            if let Some(text) = self.take_bye() {
+                return Err(ImapError::Bye(text));
+            }
         }
         out.sort_unstable();
         out.dedup_by_key(|(uid, _)| *uid);
@@ -590,6 +624,9 @@ impl ImapSource {
         )
         .await?;
         self.drain();
+        if let Some(text) = self.take_bye() {
+            return Err(ImapError::Bye(text));
+        }
         out.sort_by_key(|f| f.uid);
         out.dedup_by_key(|f| f.uid);
         Ok(out)
@@ -718,18 +755,38 @@ impl ImapSource {
 
     /// Empty the channel of unsolicited responses (EXISTS, EXPUNGE, flag
     /// changes); it holds 100 entries and drops the rest, so stale news
-    /// must not pile up. Returns whether new messages were announced.
+    /// must not pile up. Returns whether new messages were announced; a BYE
+    /// (the server closing the connection) is kept for [`Self::take_bye`].
     pub fn drain(&mut self) -> bool {
         let mut news = false;
         while let Ok(r) = self.session.unsolicited_responses.try_recv() {
-            if matches!(
-                r,
-                UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
-            ) {
-                news = true;
+            match r {
+                UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_) => news = true,
+                UnsolicitedResponse::Other(resp) => {
+                    if let async_imap::imap_proto::Response::Data {
+                        status: async_imap::imap_proto::Status::Bye,
+                        outcome,
+                        ..
+                    } = resp.parsed()
+                    {
+                        self.bye = Some(
+                            outcome
+                                .information
+                                .as_deref()
+                                .unwrap_or("connection closed")
+                                .to_string(),
+                        );
+                    }
+                }
+                _ => {}
             }
         }
         news
+    }
+
+    /// The server's BYE text, if it said goodbye since the last call.
+    fn take_bye(&mut self) -> Option<String> {
+        self.bye.take()
     }
 
     /// Wait on IDLE until the server announces news, `limit` passes, or

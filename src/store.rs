@@ -412,6 +412,95 @@ impl Store {
             .collect()
     }
 
+    /// UIDs of this mailbox and UIDVALIDITY the server failed to return
+    /// before, with their failed solo attempts.
+    pub async fn suspects(
+        &self,
+        mailbox: &str,
+        uidvalidity: u32,
+    ) -> Result<std::collections::HashMap<u32, u32>, StoreError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT uid, attempts FROM fetch_failures WHERE mailbox = ?1 AND uidvalidity = ?2",
+        )
+        .bind(mailbox)
+        .bind(i64::from(uidvalidity))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(u, a)| Some((u32::try_from(u).ok()?, u32::try_from(a).unwrap_or(0))))
+            .collect())
+    }
+
+    /// Note that fetching these UIDs failed. `solo` says the command was
+    /// for this one message alone (and the error the server's), so the
+    /// failure is its own and counts as an attempt; otherwise the UIDs are
+    /// only listed, to be fetched one by one next time.
+    pub async fn note_fetch_failure(
+        &self,
+        mailbox: &str,
+        uidvalidity: u32,
+        uids: &[u32],
+        solo: bool,
+        error: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        for uid in uids {
+            sqlx::query(
+                "INSERT INTO fetch_failures (mailbox, uidvalidity, uid, attempts, last_error, last_attempt) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (mailbox, uidvalidity, uid) DO UPDATE SET \
+                 attempts = attempts + ?4, last_error = ?5, last_attempt = ?6",
+            )
+            .bind(mailbox)
+            .bind(i64::from(uidvalidity))
+            .bind(i64::from(*uid))
+            .bind(i64::from(solo))
+            .bind(error)
+            .bind(rfc3339(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Make the address verdicts follow `policy`: when it differs from the
+    /// policy they were computed with (or that is unknown), recompute every
+    /// address from its history. Returns how many addresses were recomputed.
+    pub async fn apply_policy(&self, policy: &PolicyConfig, now: i64) -> Result<usize, StoreError> {
+        let wanted = policy_text(policy);
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'policy'")
+                .fetch_optional(&self.pool)
+                .await?;
+        if current.as_deref() == Some(wanted.as_str()) {
+            return Ok(0);
+        }
+        let addresses: Vec<String> =
+            sqlx::query_scalar("SELECT address FROM addresses ORDER BY address")
+                .fetch_all(&self.pool)
+                .await?;
+        // Short transactions, so that a big table does not hold the write
+        // lock against other writers for long.
+        for chunk in addresses.chunks(500) {
+            let mut tx = self.begin_immediate().await?;
+            for address in chunk {
+                update_address(&mut tx, address, policy, now).await?;
+            }
+            tx.commit().await?;
+        }
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ('policy', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = ?1",
+        )
+        .bind(&wanted)
+        .execute(&self.pool)
+        .await?;
+        Ok(addresses.len())
+    }
+
     /// Per-mailbox counts for `bounced stats`: messages by kind and bounce
     /// events by reason, as (mailbox, what, name, count) rows where `what`
     /// is `kind` or `reason`, ordered by mailbox, what, count descending.
@@ -502,6 +591,15 @@ impl Store {
         // "none" is done by doing nothing.
         .bind(i64::from(msg.after_action == "none"))
         .fetch_one(&mut *tx)
+        .await?;
+        // Whatever the outcome, the UID is accounted for now.
+        sqlx::query(
+            "DELETE FROM fetch_failures WHERE mailbox = ?1 AND uidvalidity = ?2 AND uid = ?3",
+        )
+        .bind(msg.mailbox)
+        .bind(i64::from(msg.uidvalidity))
+        .bind(i64::from(msg.uid))
+        .execute(&mut *tx)
         .await?;
         if let Some(of) = first_copy {
             tx.commit().await?;
@@ -631,6 +729,19 @@ async fn update_address(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A canonical text form of a policy, to notice when it changes.
+fn policy_text(p: &PolicyConfig) -> String {
+    let mut reasons: Vec<&str> = p.soft_reasons.iter().map(|r| r.as_str()).collect();
+    reasons.sort_unstable();
+    format!(
+        "soft_limit={} soft_window={}s soft_min_days={} soft_reasons={}",
+        p.soft_limit,
+        p.soft_window.as_secs(),
+        p.soft_min_days,
+        reasons.join(",")
+    )
 }
 
 fn is_memory(file: &Path) -> bool {
@@ -793,6 +904,74 @@ mod tests {
                 .unwrap();
         assert_eq!((kind.as_str(), done), ("unparseable", 1));
         assert!(error.contains("binary"));
+    }
+
+    #[tokio::test]
+    async fn fetch_failures_count_only_solo_attempts_and_clear_on_record() {
+        let (_d, store) = temp_store().await;
+        store
+            .note_fetch_failure("m", 7, &[4, 5], false, "BYE", 1)
+            .await
+            .unwrap();
+        store
+            .note_fetch_failure("m", 7, &[5], true, "BYE", 2)
+            .await
+            .unwrap();
+        let s = store.suspects("m", 7).await.unwrap();
+        assert_eq!((s[&4], s[&5]), (0, 1));
+        store
+            .record(
+                &msg(5, "f5"),
+                &Err(ClassifyError::Unparseable("x".into())),
+                &PolicyConfig::default(),
+                3,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.suspects("m", 7).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_policy_change_recomputes_verdicts_once() {
+        let (_d, store) = temp_store().await;
+        let lenient = PolicyConfig::default();
+        assert_eq!(store.apply_policy(&lenient, 0).await.unwrap(), 0);
+        let day = 86_400;
+        let now = 1_800_000_000;
+        for (i, days_ago) in [20, 10, 1].iter().enumerate() {
+            let mut m = msg(10 + i as u32, &format!("fs{i}"));
+            m.date = Some(now - days_ago * day);
+            let v = Ok(verdict(
+                Kind::Bounce,
+                vec![recipient("full@x.org", Reason::MailboxFull, Severity::Soft)],
+            ));
+            store.record(&m, &v, &lenient, now).await.unwrap();
+        }
+        let action = |rows: Vec<AddressRow>| rows[0].action.clone();
+        assert_eq!(
+            action(store.addresses(&AddressFilter::default()).await.unwrap()),
+            "keep"
+        );
+        let strict = PolicyConfig {
+            soft_limit: 3,
+            soft_min_days: 7,
+            ..PolicyConfig::default()
+        };
+        assert_eq!(store.apply_policy(&strict, now).await.unwrap(), 1);
+        assert_eq!(
+            action(store.addresses(&AddressFilter::default()).await.unwrap()),
+            "remove"
+        );
+        assert_eq!(
+            store.apply_policy(&strict, now).await.unwrap(),
+            0,
+            "unchanged policy"
+        );
+        assert_eq!(store.apply_policy(&lenient, now).await.unwrap(), 1);
+        assert_eq!(
+            action(store.addresses(&AddressFilter::default()).await.unwrap()),
+            "keep"
+        );
     }
 
     #[test]

@@ -49,8 +49,14 @@ async fn sigkill_mid_pass_then_restart_counts_each_bounce_once() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn bounced");
-        // Vary how far each run gets: 5, 15, 25, ... new rows.
+        // Vary how far each run gets: 5, 15, 25, ... new rows; from the
+        // fourth on, every third
+        // run is instead killed after a random delay, which also lands in
+        // the moments without new rows (start-up, re-applying owed MOVEs,
+        // the final MOVE of a pass).
         let step = 5 + 10 * (attempt % 4) as i64;
+        let timed_kill = (attempt >= 3 && attempt % 3 == 0)
+            .then(|| Instant::now() + Duration::from_millis(fastrand::u64(10..250)));
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
                 let out = child.wait_with_output().expect("output");
@@ -59,7 +65,11 @@ async fn sigkill_mid_pass_then_restart_counts_each_bounce_once() {
                 break;
             }
             let n = rows(&dbpath).await;
-            if n >= last.max(0) + step {
+            let due = match timed_kill {
+                Some(at) => Instant::now() >= at,
+                None => n >= last.max(0) + step,
+            };
+            if due {
                 child.kill().expect("SIGKILL");
                 let _ = child.wait();
                 kills.push(n);

@@ -296,13 +296,22 @@ async fn bad_input_empty_mailbox_and_wrong_password() {
         pass: "not-the-password",
         ..Mbox::plain(&dovecot)
     };
-    let (config, dbpath) = write_config(work.path(), &[good, empty, wrong]);
+    let closed = Mbox {
+        name: "closed",
+        port: free_port(),
+        ..Mbox::plain(&dovecot)
+    };
+    let (config, dbpath) = write_config(work.path(), &[good, empty, wrong, closed]);
     let out = run_once(&config);
     // One mailbox failed: non-zero exit, a clear message, the others done.
     assert!(!out.status.success(), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("mailbox wrong: login failed for user bob"),
+        "{err}"
+    );
+    assert!(
+        err.contains("mailbox closed: cannot connect to 127.0.0.1:"),
         "{err}"
     );
     assert!(!err.contains("not-the-password"), "password leaked: {err}");
@@ -340,17 +349,37 @@ async fn bad_input_empty_mailbox_and_wrong_password() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(states.len(), 3);
-    assert_eq!(states[0], ("empty".to_string(), None));
-    assert_eq!(states[1], ("test".to_string(), None));
-    assert!(states[2]
+    assert_eq!(states.len(), 4);
+    assert!(states[0]
+        .1
+        .as_deref()
+        .is_some_and(|e| e.contains("cannot connect")));
+    assert_eq!(states[1], ("empty".to_string(), None));
+    assert_eq!(states[2], ("test".to_string(), None));
+    assert!(states[3]
         .1
         .as_deref()
         .is_some_and(|e| e.contains("login failed")));
 
     // A second pass: nothing new, the unparseable ones are not re-read.
-    let out = run_once(&config);
+    // At trace level, to check that no layer logs the password.
+    let out = bounced()
+        .args(["run", "--once", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !all.contains("not-the-password"),
+        "password in the trace log"
+    );
+    assert!(!all.contains("\"secret\""), "password in the trace log");
     assert_eq!(
         count(&pool, "SELECT count(*) FROM messages").await as usize,
         rows.len()
@@ -467,4 +496,67 @@ async fn move_falls_back_to_copy_and_expunge_without_move() {
     assert_eq!(inbox.len(), 1, "only the human reply stays: {inbox:?}");
     assert!(!inbox[0].1.iter().any(|f| f.contains("Deleted")));
     assert_eq!(dovecot.list("bob", "secret", "Done").await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_server_cannot_return_is_set_aside_not_blocking() {
+    let seed = (1..=3)
+        .map(|i| {
+            (
+                "bob",
+                format!("170000000{i}.M{i}P5.sandbox"),
+                make_bounce(&format!("u{i}@example.com"), i, true),
+            )
+        })
+        .collect();
+    let dovecot = Dovecot::start(
+        &[("bob", "secret")],
+        Options {
+            seed,
+            ..Options::default()
+        },
+    );
+    // Make message 2 unreadable for the server (it runs as another user):
+    // Dovecot answers its FETCH with BYE and drops the connection.
+    let bad = dovecot.path("mail/bob/new/1700000002.M2P5.sandbox");
+    std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (config, dbpath) = write_config(work.path(), &[Mbox::plain(&dovecot)]);
+    let mut runs = Vec::new();
+    for _ in 0..8 {
+        let out = run_once(&config);
+        let ok = out.status.success();
+        runs.push(ok);
+        if ok {
+            break;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    eprintln!("runs until the mailbox was unblocked: {runs:?}");
+    assert_eq!(runs.last(), Some(&true), "never unblocked: {runs:?}");
+    let pool = db(&dbpath).await;
+    let rows: Vec<(i64, String, Option<String>)> =
+        sqlx::query_as("SELECT uid, kind, error FROM messages ORDER BY uid")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(
+        (rows[0].1.as_str(), rows[2].1.as_str()),
+        ("bounce", "bounce")
+    );
+    assert_eq!(rows[1].1, "unparseable");
+    assert!(
+        rows[1]
+            .2
+            .as_deref()
+            .is_some_and(|e| e.contains("failed to return")),
+        "{rows:?}"
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM bounce_events").await, 2);
+    assert_eq!(count(&pool, "SELECT count(*) FROM fetch_failures").await, 0);
+    // Left on the server; the others moved.
+    let inbox = dovecot.list("bob", "secret", "INBOX").await;
+    assert_eq!(inbox.iter().map(|(u, _)| *u).collect::<Vec<_>>(), [2]);
 }

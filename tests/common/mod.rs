@@ -115,11 +115,29 @@ impl Dovecot {
                 .map(|(u, p)| (u.to_string(), p.to_string()))
                 .collect(),
         };
+        // A port freed by free_port() can be taken by someone else before
+        // Dovecot binds it: then try other ports.
+        for _ in 0..3 {
+            match d.try_start() {
+                Ok(()) => return d,
+                Err(e) if e.contains("in use") => {
+                    d.imap_port = free_port();
+                    d.imaps_port = d.imaps_port.map(|_| free_port());
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
         d.run_start();
         d
     }
 
     fn run_start(&mut self) {
+        if let Err(e) = self.try_start() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_start(&mut self) -> Result<(), String> {
         let mut cmd = Command::new(root().join("scripts/dovecot-sandbox.sh"));
         cmd.arg("start")
             .arg(self.dir.path())
@@ -140,12 +158,15 @@ impl Dovecot {
             cmd.arg("--conf").arg(line);
         }
         let out = cmd.output().expect("run dovecot-sandbox.sh");
-        assert!(
-            out.status.success(),
-            "dovecot-sandbox start failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "dovecot-sandbox start failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
     }
 
     /// Stop the server at once, cutting open connections, like a crash
