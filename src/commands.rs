@@ -232,6 +232,8 @@ pub struct AddressesArgs {
     pub action: Option<Action>,
     /// Only this status.
     pub status: Option<AddressStatus>,
+    /// Only addresses whose verdict rests (or not) on a verified bounce.
+    pub verified: Option<bool>,
     /// How to print.
     pub format: OutputFormat,
 }
@@ -262,6 +264,7 @@ pub fn addresses(args: &AddressesArgs) -> anyhow::Result<ExitCode> {
     let filter = AddressFilter {
         action: args.action,
         status: args.status,
+        verified: args.verified,
     };
     let rows = runtime
         .block_on(async {
@@ -292,7 +295,7 @@ pub fn write_addresses(
         OutputFormat::Csv => {
             writeln!(
                 out,
-                "address,status,action,hard_count,soft_count,first_bounce,last_bounce,last_reason,why"
+                "address,status,action,hard_count,soft_count,first_bounce,last_bounce,last_reason,verified,why"
             )?;
             for r in rows {
                 let fields = [
@@ -304,6 +307,7 @@ pub fn write_addresses(
                     csv_field(&r.first_bounce),
                     csv_field(&r.last_bounce),
                     csv_field(&r.last_reason),
+                    r.verified.to_string(),
                     csv_field(&r.why),
                 ];
                 writeln!(out, "{}", fields.join(","))?;

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where the daemon looks for its configuration when `--config` is not given.
@@ -155,7 +156,7 @@ pub struct Config {
     /// Where to serve Prometheus metrics (`[metrics] listen`); `None`: off.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Signed-bounce verification; `None` when `[verify]` is absent.
-    pub verify: Option<VerifyConfig>,
+    pub verify: Option<Arc<VerifyConfig>>,
     /// Things that are allowed but unwise (a secret file readable by others):
     /// printed by `check-config` and logged at start.
     pub warnings: Vec<String>,
@@ -217,7 +218,7 @@ pub struct MailboxConfig {
 }
 
 /// `[policy]`: when a soft-failing address becomes removable.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct PolicyConfig {
     /// How many counted soft bounces within `soft_window` mark an address for removal.
     pub soft_limit: u32,
@@ -230,8 +231,17 @@ pub struct PolicyConfig {
     /// sender (blocked, spam, policy, …) do not count by default: they say
     /// nothing about whether the address is alive.
     pub soft_reasons: HashSet<Reason>,
-    /// Only verified bounces may remove an address (`[verify] require`).
-    pub require_verified: bool,
+    /// Signed-bounce verification (`[verify]`), shared with [`Config::verify`]:
+    /// which bounces are proven to be about mail we sent, and whether only
+    /// those may remove an address.
+    pub verify: Option<Arc<VerifyConfig>>,
+}
+
+impl PolicyConfig {
+    /// Whether only verified bounces may remove an address (`[verify] require`).
+    pub fn require_verified(&self) -> bool {
+        self.verify.as_ref().is_some_and(|v| v.require)
+    }
 }
 
 /// The soft reasons that count toward the threshold when `soft_reasons` is not set:
@@ -258,7 +268,7 @@ impl Default for PolicyConfig {
             soft_window: Duration::from_secs(30 * 86_400),
             soft_min_days: 7,
             soft_reasons: DEFAULT_SOFT_REASONS.iter().copied().collect(),
-            require_verified: false,
+            verify: None,
         }
     }
 }
@@ -532,9 +542,13 @@ impl Validator<'_> {
             mailboxes.push(mb);
         }
 
-        let verify = raw.verify.map(|v| self.verify(v)).transpose()?;
+        let verify = raw
+            .verify
+            .map(|v| self.verify(v))
+            .transpose()?
+            .map(Arc::new);
         let mut policy = self.policy(raw.policy)?;
-        policy.require_verified = verify.as_ref().is_some_and(|v| v.require);
+        policy.verify = verify.clone();
         Ok(Config {
             source: self.path.to_path_buf(),
             database,
@@ -790,7 +804,7 @@ impl Validator<'_> {
             soft_window,
             soft_min_days,
             soft_reasons,
-            require_verified: false,
+            verify: None,
         })
     }
 }
@@ -829,6 +843,18 @@ mod tests {
         password = "hunter2"
     "#;
 
+    fn policy_fields(p: &PolicyConfig) -> (u32, Duration, u32, Vec<Reason>, bool) {
+        let mut reasons: Vec<_> = p.soft_reasons.iter().copied().collect();
+        reasons.sort();
+        (
+            p.soft_limit,
+            p.soft_window,
+            p.soft_min_days,
+            reasons,
+            p.verify.is_some(),
+        )
+    }
+
     #[test]
     fn minimal_config_gets_defaults() {
         let c = load(MINIMAL).unwrap();
@@ -840,7 +866,10 @@ mod tests {
         assert_eq!(m.after_other, After::None);
         assert_eq!(m.poll_interval, Duration::from_secs(60));
         assert!(m.idle);
-        assert_eq!(c.policy, PolicyConfig::default());
+        assert_eq!(
+            policy_fields(&c.policy),
+            policy_fields(&PolicyConfig::default())
+        );
         assert_eq!(c.database.busy_timeout, Duration::from_secs(30));
     }
 
@@ -975,8 +1004,8 @@ mod tests {
         let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.mailboxes[0].password.expose(), "example");
         assert_eq!(
-            c.policy,
-            PolicyConfig::default(),
+            policy_fields(&c.policy),
+            policy_fields(&PolicyConfig::default()),
             "the example documents the defaults"
         );
         assert!(!c.mailboxes.is_empty());
@@ -997,7 +1026,7 @@ mod tests {
         let v = c.verify.as_ref().unwrap();
         assert!(v.require);
         assert!(
-            c.policy.require_verified,
+            c.policy.require_verified(),
             "[verify] require reaches the policy"
         );
         assert_eq!(v.max_age_days, 60);

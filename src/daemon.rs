@@ -639,6 +639,10 @@ impl Ctx<'_> {
         let now = store::now();
         let verdict = classify_guarded(&f.body);
         let after = after_for(m, &verdict);
+        let trust = match &verdict {
+            Ok(v) => crate::trust::check(self.policy.verify.as_deref(), &f.body, v, now),
+            Err(_) => Vec::new(),
+        };
         let msg = NewMessage {
             mailbox: &m.name,
             uidvalidity: self.uidvalidity,
@@ -648,6 +652,7 @@ impl Ctx<'_> {
             date: date_header(&f.body, now),
             fingerprint: fingerprint(&f.body),
             after_action: after.to_string(),
+            trust,
         };
         let recorded = self.store.record(&msg, &verdict, self.policy, now).await?;
         let kind = match &verdict {
@@ -660,11 +665,12 @@ impl Ctx<'_> {
                 self.report.events += events;
                 match &verdict {
                     Ok(v) => {
-                        for r in &v.recipients {
+                        for (i, r) in v.recipients.iter().enumerate() {
+                            let verified = msg.trust.get(i).map(|t| t.verified);
                             tracing::info!(
                                 mailbox = %m.name, uid = f.uid, recipient = %r.address,
                                 reason = %r.reason, severity = r.severity.as_str(),
-                                "bounce recorded"
+                                verified, "bounce recorded"
                             );
                         }
                     }
@@ -706,6 +712,7 @@ impl Ctx<'_> {
             // Unique, so it never matches a real message's fingerprint.
             fingerprint: format!("unreadable:{}:{uid}", self.uidvalidity),
             after_action: After::None.to_string(),
+            trust: Vec::new(),
         };
         let verdict = Err(ClassifyError::Unparseable(format!(
             "the IMAP server failed to return this message {attempts} times; left on the server"

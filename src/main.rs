@@ -49,6 +49,10 @@ enum Command {
         /// Only addresses with this status.
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
+        /// Only addresses whose verdict rests on a verified (signed) bounce
+        /// (`yes`), or on unverified ones only (`no`).
+        #[arg(long, value_enum)]
+        verified: Option<YesNo>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: FormatArg,
@@ -103,6 +107,12 @@ enum StatusArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum YesNo {
+    Yes,
+    No,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
     Text,
     Csv,
@@ -119,6 +129,7 @@ fn main() -> ExitCode {
             db,
             action,
             status,
+            verified,
             format,
         } => commands::addresses(&AddressesArgs {
             config,
@@ -131,6 +142,7 @@ fn main() -> ExitCode {
                 StatusArg::HardFail => AddressStatus::HardFail,
                 StatusArg::SoftFail => AddressStatus::SoftFail,
             }),
+            verified: verified.map(|v| matches!(v, YesNo::Yes)),
             format: match format {
                 FormatArg::Text => OutputFormat::Text,
                 FormatArg::Csv => OutputFormat::Csv,

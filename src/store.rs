@@ -8,7 +8,7 @@
 
 use crate::classify::{ClassifyError, Severity, Verdict};
 use crate::config::{DatabaseConfig, PolicyConfig};
-use crate::policy::{self, Action, AddressStatus, SoftBounce};
+use crate::policy::{self, Action, AddressStatus};
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, Transaction};
@@ -48,6 +48,8 @@ pub struct AddressFilter {
     pub action: Option<Action>,
     /// Only this status.
     pub status: Option<AddressStatus>,
+    /// Only addresses whose verdict rests (or does not rest) on a verified bounce.
+    pub verified: Option<bool>,
 }
 
 /// One row of the `addresses` table, as the CLI prints it.
@@ -71,6 +73,8 @@ pub struct AddressRow {
     pub last_reason: String,
     /// Why the action, in words.
     pub why: String,
+    /// Whether a verified (signed) bounce is among those that decided the action.
+    pub verified: bool,
 }
 
 /// A message as read from the server, ready to be recorded.
@@ -92,6 +96,9 @@ pub struct NewMessage<'a> {
     pub fingerprint: String,
     /// The after-action owed for this message (`seen`, `move:F`, `delete`, `none`).
     pub after_action: String,
+    /// Signed-bounce verification of each recipient of the verdict, in
+    /// order ([`crate::trust::check`]); empty when `[verify]` is off.
+    pub trust: Vec<crate::trust::Verification>,
 }
 
 /// What [`Store::record`] did.
@@ -217,13 +224,15 @@ impl Store {
     pub async fn addresses(&self, filter: &AddressFilter) -> Result<Vec<AddressRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT address, status, action, hard_count, soft_count, first_bounce, last_bounce, \
-                    last_reason, why \
+                    last_reason, why, verified \
              FROM addresses \
              WHERE (?1 IS NULL OR action = ?1) AND (?2 IS NULL OR status = ?2) \
+               AND (?3 IS NULL OR verified = ?3) \
              ORDER BY address",
         )
         .bind(filter.action.map(|a| a.as_str()))
         .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.verified.map(i64::from))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -238,6 +247,7 @@ impl Store {
                     last_bounce: r.try_get("last_bounce")?,
                     last_reason: r.try_get("last_reason")?,
                     why: r.try_get("why")?,
+                    verified: r.try_get::<i64, _>("verified")? != 0,
                 })
             })
             .collect()
@@ -615,7 +625,8 @@ impl Store {
         };
         let occurred = rfc3339(msg.date.or(msg.internal_date).unwrap_or(now));
         let mut touched: Vec<&str> = Vec::new();
-        for r in &verdict.recipients {
+        for (i, r) in verdict.recipients.iter().enumerate() {
+            let trust = msg.trust.get(i);
             let evidence = serde_json::json!({
                 "recipient": r.evidence,
                 "message": verdict.evidence,
@@ -624,8 +635,8 @@ impl Store {
             sqlx::query(
                 "INSERT INTO bounce_events (message, address, alias, reason, severity, status, \
                      reply_code, command, action, remote_mta, diagnostic, feedback_type, evidence, \
-                     occurred_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                     occurred_at, verified, verify_note) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )
             .bind(id)
             .bind(&r.address)
@@ -641,6 +652,8 @@ impl Store {
             .bind(&r.feedback_type)
             .bind(evidence)
             .bind(&occurred)
+            .bind(trust.map(|t| i64::from(t.verified)))
+            .bind(trust.map(|t| t.why.as_str()))
             .execute(&mut *tx)
             .await?;
             // Delays, auto-replies, feedback and delivery reports are kept
@@ -671,30 +684,37 @@ async fn update_address(
     now: i64,
 ) -> Result<(), StoreError> {
     let rows = sqlx::query(
-        "SELECT severity, reason, status, occurred_at FROM bounce_events \
+        "SELECT severity, reason, status, occurred_at, verified FROM bounce_events \
          WHERE address = ?1 AND severity IN ('hard', 'soft') ORDER BY occurred_at, id",
     )
     .bind(address)
     .fetch_all(&mut **tx)
     .await?;
     let (mut hard_count, mut soft_count) = (0i64, 0i64);
-    let mut soft = Vec::new();
+    let mut history = Vec::new();
     let (mut first, mut last) = (None::<String>, None::<String>);
     let (mut last_reason, mut last_status) = (String::new(), None::<String>);
     for r in &rows {
         let severity: String = r.try_get("severity")?;
         let reason: String = r.try_get("reason")?;
         let occurred: String = r.try_get("occurred_at")?;
-        if severity == "hard" {
+        let hard = severity == "hard";
+        if hard {
             hard_count += 1;
         } else {
             soft_count += 1;
-            if let (Ok(reason), Some(at)) = (
-                reason.parse::<crate::classify::Reason>(),
-                parse_rfc3339(&occurred),
-            ) {
-                soft.push(SoftBounce { at, reason });
-            }
+        }
+        let verified: Option<i64> = r.try_get("verified")?;
+        if let (Ok(reason), Some(at)) = (
+            reason.parse::<crate::classify::Reason>(),
+            parse_rfc3339(&occurred),
+        ) {
+            history.push(policy::Bounce {
+                at,
+                reason,
+                hard,
+                verified: verified.map(|v| v != 0),
+            });
         }
         if first.is_none() {
             first = Some(occurred.clone());
@@ -706,14 +726,15 @@ async fn update_address(
     let (Some(first), Some(last)) = (first, last) else {
         return Ok(());
     };
-    let decision = policy::decide(policy, hard_count > 0, &soft, now);
+    let trusted = policy::decide_history(policy, policy.require_verified(), &history, now);
+    let decision = trusted.decision;
     sqlx::query(
         "INSERT INTO addresses (address, status, action, hard_count, soft_count, first_bounce, \
-             last_bounce, last_reason, last_status, why, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             last_bounce, last_reason, last_status, why, updated_at, verified) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
          ON CONFLICT (address) DO UPDATE SET status = ?2, action = ?3, hard_count = ?4, \
              soft_count = ?5, first_bounce = ?6, last_bounce = ?7, last_reason = ?8, \
-             last_status = ?9, why = ?10, updated_at = ?11",
+             last_status = ?9, why = ?10, updated_at = ?11, verified = ?12",
     )
     .bind(address)
     .bind(decision.status.as_str())
@@ -726,6 +747,7 @@ async fn update_address(
     .bind(last_status)
     .bind(decision.why)
     .bind(rfc3339(now))
+    .bind(i64::from(trusted.verified))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -736,11 +758,12 @@ fn policy_text(p: &PolicyConfig) -> String {
     let mut reasons: Vec<&str> = p.soft_reasons.iter().map(|r| r.as_str()).collect();
     reasons.sort_unstable();
     format!(
-        "soft_limit={} soft_window={}s soft_min_days={} soft_reasons={}",
+        "soft_limit={} soft_window={}s soft_min_days={} soft_reasons={} require_verified={}",
         p.soft_limit,
         p.soft_window.as_secs(),
         p.soft_min_days,
-        reasons.join(",")
+        reasons.join(","),
+        p.require_verified()
     )
 }
 
@@ -804,6 +827,7 @@ mod tests {
             date: None,
             fingerprint: fp.into(),
             after_action: "seen".into(),
+            trust: Vec::new(),
         }
     }
 
@@ -865,6 +889,7 @@ mod tests {
             .addresses(&AddressFilter {
                 action: Some(Action::Remove),
                 status: None,
+                verified: None,
             })
             .await
             .unwrap();

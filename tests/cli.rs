@@ -159,7 +159,7 @@ fn stats_and_addresses_on_a_fresh_database() {
     assert_eq!(
         text(&out.stdout).lines().next(),
         Some(
-            "address,status,action,hard_count,soft_count,first_bounce,last_bounce,last_reason,why"
+            "address,status,action,hard_count,soft_count,first_bounce,last_bounce,last_reason,verified,why"
         )
     );
     let missing = dir.path().join("none.db").display().to_string();

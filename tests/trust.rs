@@ -73,23 +73,43 @@ async fn forged_bounces_remove_no_one_and_signed_ones_do() {
     let previous = ring("k1", PREVIOUS);
     let stranger = ring("k9", CURRENT);
     let wrong_secret = ring("k2", b"a guessed secret, also 32 bytes!");
-    let rp = |ring: &Keyring, rcpt: &str, at: i64| ring.return_path(BASE, rcpt, "news", at).unwrap();
+    let rp =
+        |ring: &Keyring, rcpt: &str, at: i64| ring.return_path(BASE, rcpt, "news", at).unwrap();
 
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("nobody@example.com", dsn(BASE, "nobody@example.com", "", ""), "no token"),
+        (
+            "nobody@example.com",
+            dsn(BASE, "nobody@example.com", "", ""),
+            "no token",
+        ),
         (
             "badmac@example.com",
-            dsn(&rp(&wrong_secret, "badmac@example.com", now), "badmac@example.com", "", ""),
+            dsn(
+                &rp(&wrong_secret, "badmac@example.com", now),
+                "badmac@example.com",
+                "",
+                "",
+            ),
             "bad signature",
         ),
         (
             "expired@example.com",
-            dsn(&rp(&current, "expired@example.com", now - 90 * DAY), "expired@example.com", "", ""),
+            dsn(
+                &rp(&current, "expired@example.com", now - 90 * DAY),
+                "expired@example.com",
+                "",
+                "",
+            ),
             "expired",
         ),
         (
             "victim@example.com",
-            dsn(&rp(&current, "attacker@example.com", now), "victim@example.com", "", ""),
+            dsn(
+                &rp(&current, "attacker@example.com", now),
+                "victim@example.com",
+                "",
+                "",
+            ),
             "token is for attacker@example.com",
         ),
         (
@@ -97,27 +117,56 @@ async fn forged_bounces_remove_no_one_and_signed_ones_do() {
             dsn(
                 BASE,
                 "bodyonly@example.com",
-                &format!("X-Bounced-Token: {}", current.token("bodyonly@example.com", "", now).unwrap()),
+                &format!(
+                    "X-Bounced-Token: {}",
+                    current.token("bodyonly@example.com", "", now).unwrap()
+                ),
                 "",
             ),
             "no token",
         ),
         (
             "unknownkey@example.com",
-            dsn(&rp(&stranger, "unknownkey@example.com", now), "unknownkey@example.com", "", ""),
+            dsn(
+                &rp(&stranger, "unknownkey@example.com", now),
+                "unknownkey@example.com",
+                "",
+                "",
+            ),
             "unknown key",
         ),
         // Valid: the current key in the return path, the previous key in the
         // return path (rotation), and the header variant in the original.
-        ("signed@example.com", dsn(&rp(&current, "signed@example.com", now), "signed@example.com", "", ""), ""),
-        ("rotated@example.com", dsn(&rp(&previous, "rotated@example.com", now), "rotated@example.com", "", ""), ""),
+        (
+            "signed@example.com",
+            dsn(
+                &rp(&current, "signed@example.com", now),
+                "signed@example.com",
+                "",
+                "",
+            ),
+            "",
+        ),
+        (
+            "rotated@example.com",
+            dsn(
+                &rp(&previous, "rotated@example.com", now),
+                "rotated@example.com",
+                "",
+                "",
+            ),
+            "",
+        ),
         (
             "header@example.com",
             dsn(
                 BASE,
                 "header@example.com",
                 "",
-                &format!("X-Bounced-Token: {}\r\n", current.token("header@example.com", "news", now).unwrap()),
+                &format!(
+                    "X-Bounced-Token: {}\r\n",
+                    current.token("header@example.com", "news", now).unwrap()
+                ),
             ),
             "",
         ),
@@ -144,13 +193,12 @@ async fn forged_bounces_remove_no_one_and_signed_ones_do() {
 
     let pool = db(&dbpath).await;
     for (address, _, note) in &cases {
-        let (verified, verify_note): (Option<i64>, Option<String>) = sqlx::query_as(
-            "SELECT verified, verify_note FROM bounce_events WHERE address = ?1",
-        )
-        .bind(address)
-        .fetch_one(&pool)
-        .await
-        .unwrap_or_else(|e| panic!("{address}: {e}"));
+        let (verified, verify_note): (Option<i64>, Option<String>) =
+            sqlx::query_as("SELECT verified, verify_note FROM bounce_events WHERE address = ?1")
+                .bind(address)
+                .fetch_one(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{address}: {e}"));
         let verify_note = verify_note.unwrap_or_default();
         let (action, why): (String, String) =
             sqlx::query_as("SELECT action, why FROM addresses WHERE address = ?1")
@@ -163,8 +211,14 @@ async fn forged_bounces_remove_no_one_and_signed_ones_do() {
             assert_eq!(action, "remove", "{address}: {why}");
         } else {
             assert_eq!(verified, Some(0), "{address}: {verify_note}");
-            assert!(verify_note.contains(note), "{address}: {verify_note:?} lacks {note:?}");
-            assert_eq!(action, "keep", "{address} was removed by a forged bounce: {why}");
+            assert!(
+                verify_note.contains(note),
+                "{address}: {verify_note:?} lacks {note:?}"
+            );
+            assert_eq!(
+                action, "keep",
+                "{address} was removed by a forged bounce: {why}"
+            );
             assert!(why.contains("not counted"), "{address}: {why}");
         }
     }
@@ -172,7 +226,14 @@ async fn forged_bounces_remove_no_one_and_signed_ones_do() {
     // The CLI filter on trust.
     let list = |verified: &str| -> Vec<String> {
         let out = bounced()
-            .args(["addresses", "--format", "csv", "--verified", verified, "--db"])
+            .args([
+                "addresses",
+                "--format",
+                "csv",
+                "--verified",
+                verified,
+                "--db",
+            ])
             .arg(&dbpath)
             .output()
             .unwrap();
@@ -185,7 +246,11 @@ async fn forged_bounces_remove_no_one_and_signed_ones_do() {
     };
     assert_eq!(
         list("yes"),
-        ["header@example.com", "rotated@example.com", "signed@example.com"]
+        [
+            "header@example.com",
+            "rotated@example.com",
+            "signed@example.com"
+        ]
     );
     assert_eq!(list("no").len(), 6);
     let removed: Vec<String> = addresses_json(&dbpath)
@@ -195,6 +260,10 @@ async fn forged_bounces_remove_no_one_and_signed_ones_do() {
         .collect();
     assert_eq!(
         removed,
-        ["header@example.com", "rotated@example.com", "signed@example.com"]
+        [
+            "header@example.com",
+            "rotated@example.com",
+            "signed@example.com"
+        ]
     );
 }
