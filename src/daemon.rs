@@ -52,6 +52,7 @@
 use crate::classify::{self, ClassifyError, Kind, Verdict};
 use crate::config::{After, Config, MailboxConfig, PolicyConfig};
 use crate::imap::{self, ImapError, ImapSource, Timeouts};
+use crate::metrics;
 use crate::store::{self, NewMessage, Recorded, Store, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
@@ -100,6 +101,9 @@ pub enum DaemonError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The metrics endpoint could not listen.
+    #[error("cannot listen for metrics on {0}: {1}")]
+    Metrics(std::net::SocketAddr, std::io::Error),
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -160,6 +164,17 @@ pub struct MailboxPass {
 pub async fn run(config: &Config, once: bool) -> Result<PassReport, DaemonError> {
     let store = Store::open(&config.database).await?;
     follow_policy(&store, &config.policy).await?;
+    // The endpoint's address is read once: changing it needs a restart.
+    let metrics_server = match config.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| DaemonError::Metrics(addr, e))?;
+            tracing::info!(%addr, "serving Prometheus metrics on /metrics");
+            Some(tokio::spawn(metrics::serve(listener, metrics::global())))
+        }
+        None => None,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let signals = tokio::spawn(wait_for_signal(stop_tx));
     // The watchdog pings come from the runtime that runs the mailbox tasks:
@@ -182,6 +197,9 @@ pub async fn run(config: &Config, once: bool) -> Result<PassReport, DaemonError>
     signals.abort();
     if let Some(w) = watchdog {
         w.abort();
+    }
+    if let Some(m) = metrics_server {
+        m.abort();
     }
     store.close().await;
     Ok(report)
@@ -455,6 +473,7 @@ async fn mailbox_loop(
                 r = ImapSource::connect(&m, Timeouts::default()) => r?,
                 _ = stopped(&stop) => return Ok(None),
             };
+            metrics::global().connected(&m.name, true);
             loop {
                 status.set(&m.name, "reading new messages");
                 let p = pass(&mut source, &m, &policy, &store, &stop).await?;
@@ -503,6 +522,7 @@ async fn mailbox_loop(
                 break;
             }
             Err(e) => {
+                metrics::global().connected(&m.name, false);
                 let text = e.to_string();
                 let _ = store.end_pass(&m.name, started, Err(&text)).await;
                 let delay = backoff(failures, e.is_transient());
@@ -524,6 +544,7 @@ async fn mailbox_loop(
             }
         }
     }
+    metrics::global().connected(&m.name, false);
     status.set(&m.name, "stopped");
     tracing::info!(mailbox = %m.name, "mailbox task stopped");
 }
@@ -663,6 +684,12 @@ impl Ctx<'_> {
             Recorded::Stored { id, events, .. } => {
                 self.report.messages += 1;
                 self.report.events += events;
+                metrics::global().message(&m.name, kind);
+                if let Ok(v) = &verdict {
+                    for r in &v.recipients {
+                        metrics::global().recipient(&m.name, r.reason.as_str());
+                    }
+                }
                 match &verdict {
                     Ok(v) => {
                         for (i, r) in v.recipients.iter().enumerate() {
@@ -741,6 +768,7 @@ pub async fn pass(
     match &result {
         Ok(p) => {
             store.end_pass(&m.name, started, Ok(p.messages)).await?;
+            metrics::global().pass_succeeded(&m.name, store::now());
             if p.messages > 0 || p.resumed > 0 {
                 let secs = clock.elapsed().as_secs_f64();
                 tracing::info!(
@@ -757,6 +785,7 @@ pub async fn pass(
             }
         }
         Err(e) => {
+            metrics::global().pass_failed(&m.name);
             let _ = store.end_pass(&m.name, started, Err(&e.to_string())).await;
         }
     }

@@ -12,7 +12,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -136,22 +135,28 @@ impl Metrics {
     }
 }
 
+/// The process's metrics: the daemon counts into these wherever it is, and
+/// the endpoint serves them.
+pub fn global() -> &'static Metrics {
+    static GLOBAL: std::sync::LazyLock<Metrics> = std::sync::LazyLock::new(Metrics::new);
+    &GLOBAL
+}
+
 /// The longest request head read from a scraper.
 const MAX_REQUEST: usize = 8 * 1024;
 /// How long a scraper may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serve `GET /metrics` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+pub async fn serve(listener: TcpListener, metrics: &'static Metrics) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             // accept() fails on resource exhaustion (EMFILE): wait, retry.
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
-            if let Err(e) = respond(stream, &metrics).await {
+            if let Err(e) = respond(stream, metrics).await {
                 tracing::debug!(%peer, error = %e, "metrics request failed");
             }
         });
@@ -230,9 +235,9 @@ mod tests {
     async fn endpoint_answers_get_metrics_only() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let metrics = Arc::new(Metrics::new());
+        let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
         metrics.message("m", "bounce");
-        let server = tokio::spawn(serve(listener, Arc::clone(&metrics)));
+        let server = tokio::spawn(serve(listener, metrics));
         let get = |req: &'static str| async move {
             let mut s = TcpStream::connect(addr).await.unwrap();
             s.write_all(req.as_bytes()).await.unwrap();
