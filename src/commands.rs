@@ -515,6 +515,11 @@ pub fn write_resolved(out: &mut impl Write, c: &Config) -> io::Result<()> {
         writeln!(out, "idle = {}", m.idle)?;
         writeln!(out, "after = {:?}", m.after.to_string())?;
         writeln!(out, "after_other = {:?}", m.after_other.to_string())?;
+        writeln!(
+            out,
+            "max_message_size = \"{}KiB\"",
+            m.max_message_size / 1024
+        )?;
     }
     let p = &c.policy;
     writeln!(out, "\n[policy]")?;

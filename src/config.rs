@@ -215,6 +215,9 @@ pub struct MailboxConfig {
     pub after: After,
     /// What to do with a message that is not a bounce (human reply, spam).
     pub after_other: After,
+    /// Messages larger than this many bytes are read only up to it (the
+    /// report is near the start; the returned original makes a bounce big).
+    pub max_message_size: u32,
 }
 
 /// `[policy]`: when a soft-failing address becomes removable.
@@ -362,6 +365,7 @@ struct RawMailbox {
     idle: Option<bool>,
     after: Option<String>,
     after_other: Option<String>,
+    max_message_size: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -438,6 +442,33 @@ fn one_line(message: &str, text: &str, span: Option<std::ops::Range<usize>>) -> 
         }
         None => message,
     }
+}
+
+/// Parse a size such as `"8MiB"`, `"512KiB"`, `"1GiB"` or a plain byte
+/// count, between 64 KiB and 4 GiB - 1.
+pub fn parse_size(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let unit_bytes: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1024,
+        "m" | "mib" | "mb" => 1024 * 1024,
+        "g" | "gib" | "gb" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a size; write it like \"8MiB\" or \"512KiB\""
+            ))
+        }
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size; write it like \"8MiB\" or \"512KiB\""))?;
+    let bytes = n.saturating_mul(unit_bytes);
+    if !(64 * 1024..=u64::from(u32::MAX)).contains(&bytes) {
+        return Err(format!("{s:?} must be between 64KiB and 4GiB"));
+    }
+    u32::try_from(bytes).map_err(|_| format!("{s:?} must be between 64KiB and 4GiB"))
 }
 
 /// Parse a duration such as `90s`, `5m`, `12h`, `30d`.
@@ -630,7 +661,12 @@ impl Validator<'_> {
         if folder.is_empty() {
             return Err(self.invalid(key("folder"), "must not be empty"));
         }
+        let max_message_size = match m.max_message_size.as_deref() {
+            None => crate::daemon::MAX_MESSAGE_BYTES,
+            Some(text) => parse_size(text).map_err(|e| self.invalid(key("max_message_size"), e))?,
+        };
         Ok(MailboxConfig {
+            max_message_size,
             name: m.name,
             host: m.host,
             port,
@@ -1072,6 +1108,20 @@ mod tests {
         let e = load(&format!("{MINIMAL}\n[metrics]\nlisten = \"localhost\"\n")).unwrap_err();
         assert!(e.to_string().contains("metrics.listen"), "{e}");
         assert!(load(MINIMAL).unwrap().metrics_listen.is_none());
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("8MiB").unwrap(), 8 * 1024 * 1024);
+        assert_eq!(parse_size("512k").unwrap(), 512 * 1024);
+        assert_eq!(parse_size("100000").unwrap(), 100_000);
+        assert!(parse_size("1KiB").is_err());
+        assert!(parse_size("8 parsecs").is_err());
+        assert!(parse_size("99GiB").is_err());
+        let c = load(&format!("{MINIMAL}\nmax_message_size = \"2MiB\"\n")).unwrap();
+        assert_eq!(c.mailboxes[0].max_message_size, 2 * 1024 * 1024);
+        let e = load(&format!("{MINIMAL}\nmax_message_size = \"huge\"\n")).unwrap_err();
+        assert!(e.to_string().contains("mailbox[0].max_message_size"), "{e}");
     }
 
     #[test]

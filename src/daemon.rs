@@ -67,7 +67,8 @@ const FETCH_BATCH: usize = 50;
 /// messages add up to more): keeps memory flat whatever the mailbox holds.
 const FETCH_BATCH_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Messages larger than this are read only up to this many bytes. A bounce
+/// The default of `max_message_size`: messages larger than this are read only
+/// up to this many bytes. A bounce
 /// says what it has to say (headers, the report, the diagnostic) near its
 /// start; what makes one huge is the returned original, which classification
 /// does not need whole. The stored size stays the real one.
@@ -550,15 +551,16 @@ async fn mailbox_loop(
 }
 
 /// Cut (uid, size) pairs into FETCH batches: at most [`FETCH_BATCH`]
-/// messages and about [`FETCH_BATCH_BYTES`] each; a message over
-/// [`MAX_MESSAGE_BYTES`] goes alone, read as a prefix (the `Some`).
-pub fn plan_batches(sizes: &[(u32, u32)]) -> Vec<(Vec<u32>, Option<u32>)> {
+/// messages and about [`FETCH_BATCH_BYTES`] each; a message over `cap`
+/// (the mailbox's `max_message_size`) goes alone, read as a prefix of `cap`
+/// bytes (the `Some`).
+pub fn plan_batches(sizes: &[(u32, u32)], cap: u32) -> Vec<(Vec<u32>, Option<u32>)> {
     let mut out = Vec::new();
     let mut current: Vec<u32> = Vec::new();
     let mut bytes: u64 = 0;
     for &(uid, size) in sizes {
-        if size > MAX_MESSAGE_BYTES {
-            out.push((vec![uid], Some(MAX_MESSAGE_BYTES)));
+        if size > cap {
+            out.push((vec![uid], Some(cap)));
             continue;
         }
         if !current.is_empty()
@@ -872,7 +874,7 @@ async fn pass_inner(
             let sizes = source.sizes(&[uid]).await?;
             let prefix = sizes
                 .first()
-                .and_then(|(_, size)| (*size > MAX_MESSAGE_BYTES).then_some(MAX_MESSAGE_BYTES));
+                .and_then(|(_, size)| (*size > m.max_message_size).then_some(m.max_message_size));
             source.fetch(&[uid], prefix).await
         };
         match one.await {
@@ -922,7 +924,7 @@ async fn pass_inner(
             }
         }
     }
-    for (batch, prefix) in plan_batches(&sizes) {
+    for (batch, prefix) in plan_batches(&sizes, m.max_message_size) {
         if *stop.borrow() {
             ctx.report.interrupted = true;
             break;
@@ -993,14 +995,14 @@ mod tests {
     #[test]
     fn batches_respect_count_bytes_and_the_size_cap() {
         let small: Vec<(u32, u32)> = (1..=120).map(|u| (u, 1000)).collect();
-        let b = plan_batches(&small);
+        let b = plan_batches(&small, MAX_MESSAGE_BYTES);
         assert_eq!(
             b.iter().map(|(u, _)| u.len()).collect::<Vec<_>>(),
             [50, 50, 20]
         );
         let mb = 1024 * 1024;
         let mixed = [(1, 6 * mb), (2, 6 * mb), (3, 6 * mb), (4, 50 * mb), (5, 10)];
-        let b = plan_batches(&mixed);
+        let b = plan_batches(&mixed, MAX_MESSAGE_BYTES);
         assert_eq!(
             b,
             [
@@ -1009,7 +1011,7 @@ mod tests {
                 (vec![3, 5], None)
             ]
         );
-        assert!(plan_batches(&[]).is_empty());
+        assert!(plan_batches(&[], MAX_MESSAGE_BYTES).is_empty());
     }
 
     #[test]
