@@ -109,6 +109,9 @@ static SKIP_LINE: LazyLock<RegexSet> = LazyLock::new(|| {
 });
 
 fn push_unique(out: &mut Vec<Finding>, f: Finding) {
+    if out.len() >= super::MAX_RECIPIENTS {
+        return;
+    }
     if let Some(existing) = out
         .iter_mut()
         .find(|e| e.address.eq_ignore_ascii_case(&f.address))

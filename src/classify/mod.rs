@@ -471,7 +471,8 @@ fn finish(
     // Text shared by all recipients (for reports that put the reason once,
     // above the list), used only when a recipient's own text says nothing.
     let mut recipients: Vec<Recipient> = Vec::new();
-    for f in findings.iter().take(1000) {
+    let mut seen = std::collections::HashSet::new();
+    for f in findings.iter().take(MAX_RECIPIENTS) {
         let mut f = f.clone();
         if f.context.is_empty() {
             f.context = shared
@@ -482,10 +483,7 @@ fn finish(
             f.context_is_own = findings.len() == 1;
         }
         let r = decide(&f);
-        if !recipients
-            .iter()
-            .any(|x| x.address.eq_ignore_ascii_case(&r.address))
-        {
+        if seen.insert(r.address.to_ascii_lowercase()) {
             recipients.push(r);
         }
     }
@@ -615,6 +613,9 @@ fn looks_like_bounce(mail: &parse::Mail, report_text: &str) -> bool {
 /// Turn delivery-status parts (and DSN fields pasted into text) into findings.
 fn dsn_findings(mail: &parse::Mail, evidence: &mut Vec<String>) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
+    // Index by lower-cased address: reports can repeat a recipient, and a
+    // hostile one can list a hundred thousand.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut sources: Vec<(&str, &'static str)> = mail
         .delivery_status
         .iter()
@@ -665,20 +666,29 @@ fn dsn_findings(mail: &parse::Mail, evidence: &mut Vec<String>) -> Vec<Finding> 
                 source,
                 ..Finding::default()
             };
-            if let Some(e) = out
-                .iter_mut()
-                .find(|e| e.address.eq_ignore_ascii_case(&f.address))
-            {
+            let key = f.address.to_ascii_lowercase();
+            if let Some(e) = seen.get(&key).and_then(|i| out.get_mut(*i)) {
                 if e.diagnostic.is_empty() {
                     e.diagnostic = f.diagnostic;
                 }
                 continue;
             }
+            if out.len() >= MAX_RECIPIENTS {
+                evidence.push(format!(
+                    "more than {MAX_RECIPIENTS} recipients: the rest ignored"
+                ));
+                return out;
+            }
+            seen.insert(key, out.len());
             out.push(f);
         }
     }
     out
 }
+
+/// Recipients reported per message at most. Real bounces name a handful;
+/// the cap bounds time and memory for hostile ones.
+pub const MAX_RECIPIENTS: usize = 1000;
 
 /// PowerMTA's bounce categories, a documented taxonomy it writes into the
 /// DSN beside the status.
