@@ -385,7 +385,7 @@ fn sendmail_transcript(input: &LayoutInput<'_>) -> Vec<Finding> {
 }
 
 static RCPT_ECHO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\bRCPT TO:\s*<?([^\s<>]+@[^\s<>]+?)>?(?:\s|$)").expect("static regex")
+    Regex::new(r"(?i)(?-u:\b)RCPT TO:\s*<?([^\s<>]+@[^\s<>]+?)>?(?:\s|$)").expect("static regex")
 });
 
 /// Reports that echo the envelope (`RCPT TO: a@b`, InterScan's
@@ -441,7 +441,7 @@ fn envelope_rcpt(input: &LayoutInput<'_>) -> Vec<Finding> {
 }
 
 static DELIVERY_SENTENCE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)(?:(?:un)?deliverable|deliver(?:ing|ed|y)?|send(?:ing)?|sent|transmit(?:ting|ted)?|reach|relay(?:ing|ed)?|forward(?:ing|ed)?|message)\b[^<@\n]{0,60}?\bto:?\s*[<"\[]?([^\s<>"\[\]]+@[^\s<>"\[\]]+)[>"\]]?(?:[\s.,:;]|$)"#).expect("static regex")
+    Regex::new(r#"(?i)(?:(?:un)?deliverable|deliver(?:ing|ed|y)?|send(?:ing)?|sent|transmit(?:ting|ted)?|reach|relay(?:ing|ed)?|forward(?:ing|ed)?|message)(?-u:\b)[^<@\n]{0,60}?(?-u:\b)to:?\s*[<"\[]?([^\s<>"\[\]]+@[^\s<>"\[\]]+)[>"\]]?(?:[\s.,:;]|$)"#).expect("static regex")
 });
 
 /// Reports that name the recipient inside a sentence ("There was an error

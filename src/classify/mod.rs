@@ -572,7 +572,7 @@ fn run_readers(
 /// a message that looks like a bounce, so that a human reply quoting
 /// "user unknown" is not read as one.
 static BOUNCE_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)undeliver|undelivered|delivery (?:status notification|failure|failed|has failed|problem|report|notification)|returned mail|returned to sender|mail delivery (?:failed|failure|system|subsystem)|could not send|failure notice|non[- ]?delivery|could not (?:be )?deliver|nicht zustellbar|unzustellbar|unable to deliver|delivery error|mail error|rejected|bounce|warning: (?:could not|message)|delayed mail|delivery delayed|mail system error|message not delivered|not delivered|delivery notification|permanent error|error sending|\berror\b|failed|returned|エラー|不達|配信(?:不能|失敗|エラー)|送信できませんでした|できませんでした|未配達|エラー通知").expect("static regex")
+    Regex::new(r"(?i)undeliver|undelivered|delivery (?:status notification|failure|failed|has failed|problem|report|notification)|returned mail|returned to sender|mail delivery (?:failed|failure|system|subsystem)|could not send|failure notice|non[- ]?delivery|could not (?:be )?deliver|nicht zustellbar|unzustellbar|unable to deliver|delivery error|mail error|rejected|bounce|warning: (?:could not|message)|delayed mail|delivery delayed|mail system error|message not delivered|not delivered|delivery notification|permanent error|error sending|(?-u:\b)error(?-u:\b)|failed|returned|エラー|不達|配信(?:不能|失敗|エラー)|送信できませんでした|できませんでした|未配達|エラー通知").expect("static regex")
 });
 
 static BOUNCE_SENDER: LazyLock<Regex> = LazyLock::new(|| {
@@ -758,7 +758,7 @@ fn findings_len_one(v: &[Finding]) -> bool {
 
 /// Words that make an otherwise permanent-looking failure temporary.
 static TEMPORARY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\btemporar(?:y|ily)\b|try (?:again )?later|not found, try again|\bdeferred\b|will (?:be )?retr|still trying").expect("static regex")
+    Regex::new(r"(?i)(?-u:\b)temporar(?:y|ily)(?-u:\b)|try (?:again )?later|not found, try again|(?-u:\b)deferred(?-u:\b)|will (?:be )?retr|still trying").expect("static regex")
 });
 
 /// Decide one recipient's reason and severity from its evidence.
@@ -1296,7 +1296,7 @@ fn feedback_recipients(mut addrs: Vec<String>, ftype: Option<String>) -> Vec<Rec
 }
 
 static AUTOREPLY_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)auto(?:matic)?[ -]?(?:reply|response|antwort|respon)|out of (?:the )?office|vacation|away from (?:my|the) (?:office|desk)|abwesen|absence|absent|congés|\bOOO\b|不在|自動応答|自動返信").expect("static regex")
+    Regex::new(r"(?i)auto(?:matic)?[ -]?(?:reply|response|antwort|respon)|out of (?:the )?office|vacation|away from (?:my|the) (?:office|desk)|abwesen|absence|absent|congés|(?-u:\b)OOO(?-u:\b)|不在|自動応答|自動返信").expect("static regex")
 });
 
 /// An automatic reply (RFC 3834 or a vacation subject): not a bounce; the

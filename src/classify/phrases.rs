@@ -1,5 +1,5 @@
 //! Phrase families: what MTAs write for each reason, in English and
-//! Japanese, compiled once into a single `RegexSet`.
+//! Japanese, each family compiled once (byte regexes, ASCII case folding).
 //!
 //! The table is ordered by trust: when a diagnostic matches several
 //! families, the earliest family wins. Specific conditions (a full mailbox,
@@ -12,7 +12,10 @@
 //! example per family.
 
 use super::Reason;
-use regex::{RegexSet, RegexSetBuilder};
+// Byte-oriented sets with Unicode classes off: `\S` and `.` stay one byte
+// wide, so the lazy DFA stays small and fast; case folding is ASCII only,
+// which is all the English phrases need (the Japanese ones are literal).
+use regex::bytes::{RegexSet, RegexSetBuilder};
 use std::sync::LazyLock;
 
 /// `(reason, pattern)` in priority order. Patterns are case-insensitive and
@@ -71,17 +74,17 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- Authentication of the sender -----------------------------------
     (
         Reason::AuthFailure,
-        r"\bspf\b.{0,40}(?:fail|reject|not (?:pass|authori))|(?:fail|reject)\S*.{0,20}\bspf\b|\bdkim\b.{0,40}(?:fail|invalid|reject|not)|\bdmarc\b|sender policy framework|authentication (?:check )?fail(?:ed|ure)? (?:for|of) (?:the )?sender|not pass(?:ed)? (?:spf|dkim|dmarc)|bad spf|is not authorized to send (?:email|mail) on behalf",
+        r"(?-u:\b)spf(?-u:\b).{0,40}(?:fail|reject|not (?:pass|authori))|(?:fail|reject)\S*.{0,20}(?-u:\b)spf(?-u:\b)|(?-u:\b)dkim(?-u:\b).{0,40}(?:fail|invalid|reject|not)|(?-u:\b)dmarc(?-u:\b)|sender policy framework|authentication (?:check )?fail(?:ed|ure)? (?:for|of) (?:the )?sender|not pass(?:ed)? (?:spf|dkim|dmarc)|bad spf|is not authorized to send (?:email|mail) on behalf",
     ),
     // --- Reverse DNS -------------------------------------------------------
     (
         Reason::RequirePtr,
-        r"reverse (?:dns|lookup|name|hostname|dns lookup|address)|\bptr\b|\brdns\b|cannot find your (?:reverse )?hostname|cannot resolve your (?:address|hostname)|unresolvable (?:address|host|hostname)|client host rejected: cannot find|no (?:reverse|dns) (?:record|name) for|(?:ip )?name lookup failed|ip (?:address )?has no (?:name|hostname)|hostname.{0,20}(?:does not|doesn't) (?:match|resolve)|unverif(?:y|i)able (?:sending )?(?:ip|host)|mismatches (?:the )?client ip|(?:does not|doesn't) match (?:the )?(?:client|connecting) ip",
+        r"reverse (?:dns|lookup|name|hostname|dns lookup|address)|(?-u:\b)ptr(?-u:\b)|(?-u:\b)rdns(?-u:\b)|cannot find your (?:reverse )?hostname|cannot resolve your (?:address|hostname)|unresolvable (?:address|host|hostname)|client host rejected: cannot find|no (?:reverse|dns) (?:record|name) for|(?:ip )?name lookup failed|ip (?:address )?has no (?:name|hostname)|hostname.{0,20}(?:does not|doesn't) (?:match|resolve)|unverif(?:y|i)able (?:sending )?(?:ip|host)|mismatches (?:the )?client ip|(?:does not|doesn't) match (?:the )?(?:client|connecting) ip",
     ),
     // --- The address does not exist ------------------------------------
     (
         Reason::UserUnknown,
-        r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|mailbox|address|local[- ]?part|account|e-?mail address)|no such (?:user|mailbox|recipient|address|account|local user|person|e-?mail)|(?:user|recipient|mailbox|address|account|addressee|e-?mail address|local[- ]?part)(?:'s)? (?:name )?(?:does not|doesn't|do not|did not) exist|(?:user|recipient|mailbox|address|account|addressee)(?: name)? (?:was |is )?not (?:found|known|existing|exist|listed|valid)|invalid (?:recipient|mailbox|user|address|e-?mail address|account)|(?:recipient|mailbox|user|address) (?:is )?invalid|is not a valid (?:mailbox|user|recipient|address)|not a valid (?:mailbox|recipient)|addressee unknown|bad destination (?:mailbox )?address|no mailbox here|mailbox (?:not found|unknown|does not exist|doesn't exist)|no (?:user|mailbox|account) (?:by that name|found|with that name)|unknown or illegal alias|user not local|email account that you tried to reach does not exist|undeliverable address|recipient (?:address )?rejected: (?:user|mailbox|unknown|undeliverable|no such|invalid|access denied)|recipientnotfound|recipient name is not recognized|user (?:does )?not exist|no such user here|mailbox unavailable|requested action not taken: mailbox unavailable|not our customer|address (?:lookup failed|not present)|unknown address|user doesn't have an? \S+ account|recipient not in|is not a known user|non-?existent (?:user|mailbox|recipient|address)|no valid recipients?|mailbox name not allowed|recipient (?:address )?unknown|user account (?:does not|doesn't) exist|\bnot listed in (?:the )?(?:public )?(?:name (?:&|and) address book|domino directory|directory)",
+        r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|mailbox|address|local[- ]?part|account|e-?mail address)|no such (?:user|mailbox|recipient|address|account|local user|person|e-?mail)|(?:user|recipient|mailbox|address|account|addressee|e-?mail address|local[- ]?part)(?:'s)? (?:name )?(?:does not|doesn't|do not|did not) exist|(?:user|recipient|mailbox|address|account|addressee)(?: name)? (?:was |is )?not (?:found|known|existing|exist|listed|valid)|invalid (?:recipient|mailbox|user|address|e-?mail address|account)|(?:recipient|mailbox|user|address) (?:is )?invalid|is not a valid (?:mailbox|user|recipient|address)|not a valid (?:mailbox|recipient)|addressee unknown|bad destination (?:mailbox )?address|no mailbox here|mailbox (?:not found|unknown|does not exist|doesn't exist)|no (?:user|mailbox|account) (?:by that name|found|with that name)|unknown or illegal alias|user not local|email account that you tried to reach does not exist|undeliverable address|recipient (?:address )?rejected: (?:user|mailbox|unknown|undeliverable|no such|invalid|access denied)|recipientnotfound|recipient name is not recognized|user (?:does )?not exist|no such user here|mailbox unavailable|requested action not taken: mailbox unavailable|not our customer|address (?:lookup failed|not present)|unknown address|user doesn't have an? \S+ account|recipient not in|is not a known user|non-?existent (?:user|mailbox|recipient|address)|no valid recipients?|mailbox name not allowed|recipient (?:address )?unknown|user account (?:does not|doesn't) exist|(?-u:\b)not listed in (?:the )?(?:public )?(?:name (?:&|and) address book|domino directory|directory)",
     ),
     (
         Reason::UserUnknown,
@@ -110,21 +113,21 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- The envelope sender was refused --------------------------------------
     (
         Reason::Rejected,
-        r"sender (?:address )?(?:rejected|refused|denied|blocked|not allowed|invalid|unknown|verify failed|verification failed)|(?:rejected|refused|blocked|denied) sender|bad sender|invalid sender|sender (?:domain|address) (?:must exist|not found|does not exist|is empty|unresolvable)|domain of sender address \S+ does not exist|mail from \S+ (?:rejected|refused)|envelope sender|(?:your|the) (?:e-?mail )?address (?:has been |is )?(?:blacklisted|blocked|rejected)|sender is on (?:a|the|our) (?:black|block)\s?list|unverified (?:sender|address)|sender .{0,40}not permitted|return path|null sender|\bfrom address\b.{0,30}(?:invalid|rejected|not allowed)|administrative prohibition|purported responsible address|unrou?t(?:e)?able sender|permission to post|not (?:allowed|authorized|permitted) to post|sender was rejected|sending to/from an address that has been blacklisted|投稿する権限|張貼留言的權限|address rejected.{0,20}domain not found|sender .{0,30}blacklist",
+        r"sender (?:address )?(?:rejected|refused|denied|blocked|not allowed|invalid|unknown|verify failed|verification failed)|(?:rejected|refused|blocked|denied) sender|bad sender|invalid sender|sender (?:domain|address) (?:must exist|not found|does not exist|is empty|unresolvable)|domain of sender address \S+ does not exist|mail from \S+ (?:rejected|refused)|envelope sender|(?:your|the) (?:e-?mail )?address (?:has been |is )?(?:blacklisted|blocked|rejected)|sender is on (?:a|the|our) (?:black|block)\s?list|unverified (?:sender|address)|sender .{0,40}not permitted|return path|null sender|(?-u:\b)from address(?-u:\b).{0,30}(?:invalid|rejected|not allowed)|administrative prohibition|purported responsible address|unrou?t(?:e)?able sender|permission to post|not (?:allowed|authorized|permitted) to post|sender was rejected|sending to/from an address that has been blacklisted|投稿する権限|張貼留言的權限|address rejected.{0,20}domain not found|sender .{0,30}blacklist",
     ),
     // --- The sending host (IP) was refused ---------------------------------
     (
         Reason::Blocked,
-        r"blocked using|(?:^|[^t] )listed (?:in|on|at|by)|(?:blacklisted|blocklisted) (?:in|on|at|by)|\b(?:dnsbl|rbl|spamhaus|spamcop|sorbs|barracuda ?central|uceprotect|blocklist|blacklist|block list|black list)\b|client host .{0,60}(?:blocked|rejected|refused|denied)|(?:your|sending|connecting|client) (?:ip|host|server|mta|network)(?: address)?(?: \S+)? (?:is |has been |was )?(?:blocked|blacklisted|listed|banned|rejected|refused|denied|not allowed)|connection (?:refused|rejected|denied) (?:from|by|for|due)|not allowed to (?:connect|send)|blocked for abuse|refused to talk to me|ip (?:address )?(?:\S+ )?(?:is )?(?:blocked|blacklisted|banned|not allowed)|\bbanned\b|rejected because .{0,40}\bip\b|dynamic (?:ip|address|pool)|residential|your (?:ip|host) (?:address )?(?:has been|is) (?:temporarily )?(?:deferred|rate)|service not available, closing|connection dropped",
+        r"blocked using|(?:^|[^t] )listed (?:in|on|at|by)|(?:blacklisted|blocklisted) (?:in|on|at|by)|(?-u:\b)(?:dnsbl|rbl|spamhaus|spamcop|sorbs|barracuda ?central|uceprotect|blocklist|blacklist|block list|black list)(?-u:\b)|client host .{0,60}(?:blocked|rejected|refused|denied)|(?:your|sending|connecting|client) (?:ip|host|server|mta|network)(?: address)?(?: \S+)? (?:is |has been |was )?(?:blocked|blacklisted|listed|banned|rejected|refused|denied|not allowed)|connection (?:refused|rejected|denied) (?:from|by|for|due)|not allowed to (?:connect|send)|blocked for abuse|refused to talk to me|ip (?:address )?(?:\S+ )?(?:is )?(?:blocked|blacklisted|banned|not allowed)|(?-u:\b)banned(?-u:\b)|rejected because .{0,40}(?-u:\b)ip(?-u:\b)|dynamic (?:ip|address|pool)|residential|your (?:ip|host) (?:address )?(?:has been|is) (?:temporarily )?(?:deferred|rate)|service not available, closing|connection dropped",
     ),
     // --- Content ------------------------------------------------------------
     (
         Reason::VirusDetected,
-        r"\bvirus\b|malware|infected|trojan|\bworm\b|phishing",
+        r"(?-u:\b)virus(?-u:\b)|malware|infected|trojan|(?-u:\b)worm(?-u:\b)|phishing",
     ),
     (
         Reason::SpamDetected,
-        r"\bspam(?:my|mer)?\b|\bjunk\b|\bbulk (?:e-?mail|mail)\b|unsolicited|\bube\b|\buce\b|spam-like|looks like spam|content filter|blacklisted (?:url|link)|\buribl\b|scored too high|message (?:content )?(?:was )?(?:classified|identified|detected) as|high probability of being|suspicious (?:content|message)|content rejected",
+        r"(?-u:\b)spam(?:my|mer)?(?-u:\b)|(?-u:\b)junk(?-u:\b)|(?-u:\b)bulk (?:e-?mail|mail)(?-u:\b)|unsolicited|(?-u:\b)ube(?-u:\b)|(?-u:\b)uce(?-u:\b)|spam-like|looks like spam|content filter|blacklisted (?:url|link)|(?-u:\b)uribl(?-u:\b)|scored too high|message (?:content )?(?:was )?(?:classified|identified|detected) as|high probability of being|suspicious (?:content|message)|content rejected",
     ),
     (
         Reason::TooManyConn,
@@ -157,7 +160,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::MailerError,
-        r"command (?:died|failed|output|exited)|mailer (?:error|failure)|\bprocmail\b|\bpipe to\b|exit (?:code|status)|program (?:failed|exited)|\bx-unix\b|unknown mailer error|mail\.local|delivery program",
+        r"command (?:died|failed|output|exited)|mailer (?:error|failure)|(?-u:\b)procmail(?-u:\b)|(?-u:\b)pipe to(?-u:\b)|exit (?:code|status)|program (?:failed|exited)|(?-u:\b)x-unix(?-u:\b)|unknown mailer error|mail\.local|delivery program",
     ),
     (
         Reason::NetworkError,
@@ -181,20 +184,12 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
 ];
 
-static SET: LazyLock<RegexSet> = LazyLock::new(|| {
-    RegexSetBuilder::new(FAMILIES.iter().map(|(_, p)| *p))
-        .case_insensitive(true)
-        .size_limit(64 << 20)
-        .build()
-        .expect("phrase families compile")
-});
-
 /// The first (most trusted) family matching the text, with its index.
 pub fn first_match(text: &str) -> Option<(Reason, usize)> {
-    let m = SET.matches(text);
-    m.iter()
-        .next()
-        .and_then(|i| FAMILIES.get(i).map(|(r, _)| (*r, i)))
+    EACH.iter()
+        .enumerate()
+        .find(|(_, re)| re.is_match(text.as_bytes()))
+        .and_then(|(i, _)| FAMILIES.get(i).map(|(r, _)| (*r, i)))
 }
 
 /// Wordings that can only mean "this mailbox does not exist" (as opposed to
@@ -218,6 +213,7 @@ static STRONG_USER_UNKNOWN: LazyLock<RegexSet> = LazyLock::new(|| {
         r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|ディレクトリには見つかりません|ディレクトリのリストにありません|該当するユーザ|存在しない(?:ユーザ|アドレス|メール)",
     ])
     .case_insensitive(true)
+    .unicode(false)
     .build()
     .expect("static regex")
 });
@@ -227,6 +223,7 @@ static STRONG_USER_UNKNOWN: LazyLock<RegexSet> = LazyLock::new(|| {
 static STRONG_WITH_CODE: LazyLock<RegexSet> = LazyLock::new(|| {
     RegexSetBuilder::new([r"(?:mailbox|recipient|user) (?:was |is )?not found"])
         .case_insensitive(true)
+        .unicode(false)
         .build()
         .expect("static regex")
 });
@@ -234,28 +231,35 @@ static STRONG_WITH_CODE: LazyLock<RegexSet> = LazyLock::new(|| {
 /// Whether the text says, unmistakably, that the mailbox does not exist
 /// (`has_code`: an SMTP reply or status code stands beside it).
 pub fn strong_user_unknown(text: &str, has_code: bool) -> bool {
-    STRONG_USER_UNKNOWN.is_match(text) || (has_code && STRONG_WITH_CODE.is_match(text))
+    STRONG_USER_UNKNOWN.is_match(text.as_bytes())
+        || (has_code && STRONG_WITH_CODE.is_match(text.as_bytes()))
 }
 
 /// Every reason whose family matches the text, in priority order.
+///
+/// Each family runs as its own regex: one combined automaton over all
+/// families, with their bounded repetitions, grows too many states to stay
+/// in the lazy DFA's cache, and is several times slower.
 pub fn all_matches(text: &str) -> Vec<Reason> {
     let mut v: Vec<Reason> = Vec::new();
-    for i in SET.matches(text).iter() {
-        if let Some((r, _)) = FAMILIES.get(i) {
-            if !v.contains(r) {
-                v.push(*r);
-            }
+    for (i, re) in EACH.iter().enumerate() {
+        let Some((r, _)) = FAMILIES.get(i) else {
+            continue;
+        };
+        if !v.contains(r) && re.is_match(text.as_bytes()) {
+            v.push(*r);
         }
     }
     v
 }
 
 /// Each family compiled on its own, to quote what matched.
-static EACH: LazyLock<Vec<regex::Regex>> = LazyLock::new(|| {
+static EACH: LazyLock<Vec<regex::bytes::Regex>> = LazyLock::new(|| {
     FAMILIES
         .iter()
         .map(|(_, p)| {
-            regex::RegexBuilder::new(p)
+            regex::bytes::RegexBuilder::new(p)
+                .unicode(false)
                 .case_insensitive(true)
                 .build()
                 .expect("phrase families compile")
@@ -266,15 +270,21 @@ static EACH: LazyLock<Vec<regex::Regex>> = LazyLock::new(|| {
 /// A short quote of the phrase that matched, for evidence strings.
 pub fn quote(text: &str, index: usize) -> Option<String> {
     let re = EACH.get(index)?;
-    re.find(text).map(|m| m.as_str().chars().take(60).collect())
+    re.find(text.as_bytes()).map(|m| {
+        String::from_utf8_lossy(m.as_bytes())
+            .chars()
+            .take(60)
+            .collect()
+    })
 }
 
 /// The words of `reason`'s family that the text contains, if any.
 pub fn quote_reason(text: &str, reason: Reason) -> Option<String> {
-    SET.matches(text)
+    FAMILIES
         .iter()
-        .filter(|i| FAMILIES.get(*i).is_some_and(|(r, _)| *r == reason))
-        .find_map(|i| quote(text, i))
+        .enumerate()
+        .filter(|(_, (r, _))| *r == reason)
+        .find_map(|(i, _)| quote(text, i))
 }
 
 #[cfg(test)]

@@ -56,31 +56,31 @@ const RULES: &[Rule] = &[
     // Orange / La Poste reply codes (OFR_nnn, LPNnnn_nnn).
     Rule {
         domains: &[],
-        pattern: r"\b(?:OFR|LPN)[0-9]*_416\b",
+        pattern: r"(?-u:\b)(?:OFR|LPN)[0-9]*_416(?-u:\b)",
         reason: Reason::UserUnknown,
         without_code: false,
     },
     Rule {
         domains: &[],
-        pattern: r"\b(?:OFR|LPN)[0-9]*_426\b",
+        pattern: r"(?-u:\b)(?:OFR|LPN)[0-9]*_426(?-u:\b)",
         reason: Reason::Suspend,
         without_code: false,
     },
     Rule {
         domains: &[],
-        pattern: r"\b(?:OFR|LPN)[0-9]*_506\b",
+        pattern: r"(?-u:\b)(?:OFR|LPN)[0-9]*_506(?-u:\b)",
         reason: Reason::SpamDetected,
         without_code: false,
     },
     Rule {
         domains: &[],
-        pattern: r"\b(?:OFR|LPN)[0-9]*_505\b",
+        pattern: r"(?-u:\b)(?:OFR|LPN)[0-9]*_505(?-u:\b)",
         reason: Reason::SystemError,
         without_code: false,
     },
     Rule {
         domains: &[],
-        pattern: r"\b(?:OFR|LPN)[0-9]*_630\b",
+        pattern: r"(?-u:\b)(?:OFR|LPN)[0-9]*_630(?-u:\b)",
         reason: Reason::PolicyViolation,
         without_code: false,
     },

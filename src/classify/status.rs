@@ -149,7 +149,7 @@ pub fn reply_reason(code: u16) -> Option<Reason> {
 
 static COMMAND_RE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(?:in reply to|after|while sending|in response to|error after)\s+(?:the\s+)?(end of data|data|rcpt to|rcpt command|mail from|helo|ehlo|initial connection|connect|greeting|quit|auth|starttls)\b(?:\s+command)?|(?:^|\s)>>>\s*(rcpt to|mail from|data|ehlo|helo)\b|smtp:(rcpt|mail|data|helo|ehlo)\b|(does not like recipient|sender was rejected|my name was rejected|failed after i sent the message|failed on data command|failed on rcpt to|connected to \S+ but greeting failed|for text command)",
+        r"(?i)(?:in reply to|after|while sending|in response to|error after)\s+(?:the\s+)?(end of data|data|rcpt to|rcpt command|mail from|helo|ehlo|initial connection|connect|greeting|quit|auth|starttls)(?-u:\b)(?:\s+command)?|(?:^|\s)>>>\s*(rcpt to|mail from|data|ehlo|helo)(?-u:\b)|smtp:(rcpt|mail|data|helo|ehlo)(?-u:\b)|(does not like recipient|sender was rejected|my name was rejected|failed after i sent the message|failed on data command|failed on rcpt to|connected to \S+ but greeting failed|for text command)",
     )
     .expect("static regex")
 });
