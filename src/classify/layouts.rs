@@ -221,6 +221,20 @@ fn address_blocks(input: &LayoutInput<'_>) -> Vec<Finding> {
             j += 1;
             taken += 1;
         }
+        if diag.is_empty() {
+            // Lotus Notes and others put the reason on the line above the
+            // address.
+            if let Some(prev) = i.checked_sub(1).and_then(|p| lines.get(p)) {
+                let t = prev.trim();
+                if !t.is_empty()
+                    && !t.chars().all(|c| c == '-' || c == '=' || c == ' ')
+                    && address::find_first(t).is_none()
+                    && !t.ends_with(':')
+                {
+                    diag = t.to_string();
+                }
+            }
+        }
         let alias = alias.filter(|a| *a != addr);
         push_unique(
             &mut out,

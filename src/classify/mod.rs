@@ -530,10 +530,13 @@ fn original_recipient(mail: &parse::Mail, report_text: &str) -> Option<Finding> 
     if address::is_system_address(&a) || mail.from_address.as_deref() == Some(a.as_str()) {
         return None;
     }
-    let diag: String = report_text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text: String = report_text.split_whitespace().collect::<Vec<_>>().join(" ");
     Some(Finding {
         address: a,
-        diagnostic: diag.chars().take(2000).collect(),
+        // The report text is about this recipient alone, but it is prose
+        // around no diagnostic of its own: read it as context.
+        context: text.chars().take(4000).collect(),
+        context_is_own: true,
         source: "returned message",
         ..Finding::default()
     })
@@ -825,10 +828,19 @@ pub fn decide(f: &Finding) -> Recipient {
         pick_reason(f, diag, st, command.as_deref(), delayed, &mut ev)
     };
 
+    // Without a diagnostic of its own, the recipient's report text says
+    // whether the failure was temporary.
+    let basis = if diag.is_empty() && f.context_is_own {
+        f.context.as_str()
+    } else {
+        diag
+    };
     let temporary = st.is_some_and(|s| s.class == 4)
         || reply.is_some_and(|c| (400..500).contains(&c))
-        || TEMPORARY.is_match(diag);
-    let reason = adjust_for_transience(reason, temporary, diag, &mut ev);
+        || TEMPORARY.is_match(basis)
+        || (diag.is_empty()
+            && status::find_reply_code(basis).is_some_and(|c| (400..500).contains(&c)));
+    let reason = adjust_for_transience(reason, temporary, basis, &mut ev);
     let severity = if !reason.is_failure() || delayed {
         Severity::None
     } else if reason.is_hard(!temporary) && !(temporary && reason == Reason::NotAccept) {
@@ -1138,7 +1150,9 @@ fn pick_reason(
         ev.push(format!("reply code {c} (command syntax)"));
         return Reason::SyntaxError;
     }
-    if diag.is_empty() && f.context.is_empty() {
+    // Nothing of the recipient's own to go on (the report text around it
+    // is only boilerplate): undefined, rather than "on hold".
+    if diag.is_empty() {
         Reason::Undefined
     } else {
         Reason::OnHold
