@@ -645,6 +645,47 @@ mod tests {
     }
 
     #[test]
+    fn sendmail_transcript_verdicts() {
+        let t = "   ----- Transcript of session follows -----\nWhile talking to mx.dest.test:\n>>> RCPT To:<u@dest.test>\n<<< 550 No such user here.\n550 <u@dest.test>... User unknown\n";
+        let f = run(t, sendmail_transcript);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].command.as_deref(), Some("RCPT"));
+    }
+
+    #[test]
+    fn envelope_echo() {
+        let t = "Sent <<< RCPT TO:<u@dest.test>\nReceived >>> 550 5.1.1 <u@dest.test>... user unknown\n";
+        let f = run(t, envelope_rcpt);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].command.as_deref(), Some("RCPT"));
+        assert!(!f[0].loose);
+        let t = "Error: Invalid user address\n550 - no such user here\n\nMessage details:\n  RCPT TO: u@dest.test\n";
+        let f = run(t, envelope_rcpt);
+        assert!(f[0].loose, "a summary does not tie the error to the stage");
+    }
+
+    #[test]
+    fn sentence_and_labelled() {
+        let t = "There was an error delivering your mail to <u@dest.test>.\n\nDNS lookup failure: host dest.test not found\n";
+        let f = run(t, sentence_address);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].diagnostic.contains("not found"));
+        let t = "User mailbox exceeds allowed size: u@dest.test\n";
+        let f = run(t, labelled_address);
+        assert_eq!(f[0].address, "u@dest.test");
+        assert!(f[0].diagnostic.starts_with("User mailbox exceeds"));
+    }
+
+    #[test]
+    fn gmail_paragraphs_and_bullets() {
+        let t = "Delivery to the following recipient failed permanently:\n\n     u@dest.test\n\nTechnical details of permanent failure:\nGoogle tried to deliver your message.\n\nThe error that the other server returned was:\n550 5.1.1 user unknown\n";
+        let f = run(t, address_blocks);
+        assert!(f[0].diagnostic.contains("550 5.1.1"));
+        let t = "Delivery to the following recipients was aborted after 5.0 hour(s):\n\n  * u@dest.test\n";
+        assert_eq!(run(t, address_blocks)[0].address, "u@dest.test");
+    }
+
+    #[test]
     fn cuts_original() {
         let t = "report\n--- Below this line is a copy of the message.\nTo: x@y.test\n";
         assert_eq!(report_part(t), "report\n");

@@ -6,6 +6,28 @@
 //!
 //! The vocabulary of reasons is Sisimai's, so that operators who know that
 //! library read our verdicts the same way.
+//!
+//! # How a message is read
+//!
+//! 1. [`crate::parse`] takes the message apart (MIME, charsets, the
+//!    delivery-status and feedback-report parts, the returned original).
+//! 2. Readers turn what they find into [`Finding`]s, one per recipient, all
+//!    in the same shape: RFC 3464 fields ([`crate::dsn`]), SES JSON
+//!    notifications ([`notification`]), and the human-readable layouts of
+//!    MTAs ([`layouts::READERS`], one small function per layout family).
+//!    Layout text for a DSN recipient is kept as its context.
+//! 3. [`decide`] turns each finding into a [`Recipient`]: the enhanced status
+//!    code and reply code ([`status`]), the SMTP stage, the phrase families
+//!    ([`phrases::FAMILIES`]) and provider conventions ([`rhost`]) are
+//!    weighed in a fixed order of reasons (`FIRST_ORDER`, `SECOND_ORDER`).
+//!    "The address does not exist" needs an x.1.1 status, a refusal at
+//!    RCPT TO, or an unmistakable wording; anything softer in the same text
+//!    wins, because a wrong "hard" removes a live subscriber.
+//! 4. Messages without a failed recipient may still be feedback reports
+//!    (ARF, Apple unsubscribe, SES complaints) or auto-replies; anything else
+//!    is `not_bounce`. Text layouts are believed only on a message that
+//!    presents itself as a delivery report (sender, subject, wording), so a
+//!    person quoting "user unknown" is not a bounce.
 
 pub mod address;
 pub mod layouts;
