@@ -317,6 +317,25 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
                     PartType::Text(t) | PartType::Html(t) if t.contains("\x1b$") => {
                         decode_bytes(t.as_bytes())
                     }
+                    // A declared charset that the bytes do not follow (UTF-8
+                    // labelled ISO-2022-JP) decodes to replacement
+                    // characters; the raw bytes, sniffed, read better.
+                    PartType::Text(t) | PartType::Html(t) if t.contains('\u{FFFD}') => {
+                        let plain_cte = part.content_transfer_encoding().is_none_or(|c| {
+                            matches!(c.to_ascii_lowercase().as_str(), "7bit" | "8bit" | "binary")
+                        });
+                        let raw_body = raw
+                            .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize);
+                        match raw_body.filter(|_| plain_cte).map(decode_bytes) {
+                            Some(sniffed)
+                                if sniffed.matches('\u{FFFD}').count()
+                                    < t.matches('\u{FFFD}').count() =>
+                            {
+                                sniffed
+                            }
+                            _ => t.to_string(),
+                        }
+                    }
                     PartType::Text(t) | PartType::Html(t) => t.to_string(),
                     PartType::Binary(b) | PartType::InlineBinary(b) => decode_bytes(b),
                     _ => String::new(),
