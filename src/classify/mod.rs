@@ -494,8 +494,15 @@ fn finish(
     // above the list), used only when a recipient's own text says nothing.
     let mut recipients: Vec<Recipient> = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    // A report without DSN actions that calls itself a warning is a delay
+    // notice: the sending MTA is still trying.
+    let head = shared.get(..shared.len().min(8192)).unwrap_or("");
+    let warning_only = DELAY_WARNING.is_match(head) && !PERMANENT_WORDS.is_match(head);
     for f in findings.iter().take(MAX_RECIPIENTS) {
         let mut f = f.clone();
+        if f.action.is_none() && warning_only {
+            f.action = Some("delayed".to_string());
+        }
         if f.context.is_empty() {
             f.context = shared
                 .get(..shared.len().min(4096))
@@ -780,6 +787,15 @@ fn merge_layout(findings: &mut [Finding], layout: &[Finding]) {
 fn findings_len_one(v: &[Finding]) -> bool {
     v.len() == 1
 }
+
+static DELAY_WARNING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)this is a warning (?:message )?only|you do not need to resend|will (?:continue to )?(?:be )?retr(?:y|ied)|still (?:being )?(?:trying|retried)|transient non-fatal errors|delivery (?:has been|is) delayed|message (?:is|has been) delayed")
+        .expect("static regex")
+});
+
+static PERMANENT_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)permanent fatal|permanent error|failed permanently|permanent failure|could not be delivered").expect("static regex")
+});
 
 /// Words that make an otherwise permanent-looking failure temporary.
 static TEMPORARY: LazyLock<Regex> = LazyLock::new(|| {
