@@ -797,6 +797,9 @@ static PERMANENT_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)permanent fatal|permanent error|failed permanently|permanent failure|could not be delivered").expect("static regex")
 });
 
+static MULTILINE_FIRST: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[245][0-9][0-9]-").expect("static regex"));
+
 /// Words that make an otherwise permanent-looking failure temporary.
 static TEMPORARY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?-u:\b)temporar(?:y|ily)(?-u:\b)|try (?:again )?later|not found, try again|(?-u:\b)deferred(?-u:\b)|will (?:be )?retr|still trying").expect("static regex")
@@ -1081,6 +1084,15 @@ fn pick_reason(
     // only when the diagnostic names no family at all.
     let mut matched = phrases::all_matches(diag);
     let mut place = "diagnostic";
+    if f.context_is_own && MULTILINE_FIRST.is_match(diag) {
+        // The DSN kept only the first line of a multi-line reply
+        // (`550-5.7.1 …`); the transcript in the text has the rest.
+        for r in phrases::all_matches(&f.context) {
+            if !matched.contains(&r) {
+                matched.push(r);
+            }
+        }
+    }
     if matched.is_empty() && !f.context.is_empty() {
         matched = phrases::all_matches(&f.context);
         place = "report text";
