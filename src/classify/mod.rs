@@ -1072,10 +1072,18 @@ fn pick_reason(
     } else {
         diag
     };
+    let st_text = st.map(|s| format!("{}.{}.{}", s.class, s.subject, s.detail));
     let any_code = f.status.is_some()
         || status::find_reply_code(context_diag).is_some()
         || status::find_status(context_diag).is_some();
-    if let Some(r) = rhost::lookup(&f.address, f.remote_mta.as_deref(), context_diag, any_code) {
+    if let Some(r) = rhost::lookup(
+        &f.address,
+        f.remote_mta.as_deref(),
+        context_diag,
+        any_code,
+        command,
+        st_text.as_deref(),
+    ) {
         ev.push(format!("receiving-host convention: {r}"));
         return r;
     }

@@ -21,6 +21,20 @@ struct Rule {
     reason: Reason,
     /// Apply only when the report gives no SMTP code of its own.
     without_code: bool,
+    /// At which SMTP stage the wording has this meaning.
+    stage: Stage,
+}
+
+/// The SMTP stage a rule is limited to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Any stage.
+    Any,
+    /// Not at RCPT TO, and not under an x.1.1 status (there the words mean
+    /// what they say).
+    NotRecipient,
+    /// After DATA, with a status that gives only its class (x.0.0).
+    DataGeneric,
 }
 
 const RULES: &[Rule] = &[
@@ -31,12 +45,14 @@ const RULES: &[Rule] = &[
         pattern: r"(?:^|[0-9]|->|:)\s*:\s*user unknown",
         reason: Reason::Filtered,
         without_code: false,
+        stage: Stage::Any,
     },
     Rule {
         domains: &["ezweb.ne.jp", "au.com", "kddi.com"],
         pattern: r"[>@][^\s]*\s*:\s*user unknown",
         reason: Reason::UserUnknown,
         without_code: false,
+        stage: Stage::Any,
     },
     // Google Groups returns a post only when the group does not exist or
     // the sender may not post to it: the sender was refused.
@@ -45,6 +61,7 @@ const RULES: &[Rule] = &[
         pattern: r"^",
         reason: Reason::Rejected,
         without_code: true,
+        stage: Stage::Any,
     },
     // Yahoo: "dd This user doesn't have a … account" is its unknown user.
     Rule {
@@ -52,6 +69,7 @@ const RULES: &[Rule] = &[
         pattern: r"delivery error: dd this user doesn't have an? \S+ account",
         reason: Reason::UserUnknown,
         without_code: false,
+        stage: Stage::Any,
     },
     // Orange / La Poste reply codes (OFR_nnn, LPNnnn_nnn).
     Rule {
@@ -59,37 +77,53 @@ const RULES: &[Rule] = &[
         pattern: r"(?-u:\b)(?:OFR|LPN)[0-9]*_416(?-u:\b)",
         reason: Reason::UserUnknown,
         without_code: false,
+        stage: Stage::Any,
     },
     Rule {
         domains: &[],
         pattern: r"(?-u:\b)(?:OFR|LPN)[0-9]*_426(?-u:\b)",
         reason: Reason::Suspend,
         without_code: false,
+        stage: Stage::Any,
     },
     Rule {
         domains: &[],
         pattern: r"(?-u:\b)(?:OFR|LPN)[0-9]*_506(?-u:\b)",
         reason: Reason::SpamDetected,
         without_code: false,
+        stage: Stage::Any,
     },
     Rule {
         domains: &[],
         pattern: r"(?-u:\b)(?:OFR|LPN)[0-9]*_505(?-u:\b)",
         reason: Reason::SystemError,
         without_code: false,
+        stage: Stage::Any,
     },
     Rule {
         domains: &[],
         pattern: r"(?-u:\b)(?:OFR|LPN)[0-9]*_630(?-u:\b)",
         reason: Reason::PolicyViolation,
         without_code: false,
+        stage: Stage::Any,
     },
-    // NTT docomo answers its reception filter with "Unknown user".
+    // NTT docomo answers its reception filter with "Unknown user" after
+    // DATA: a plain refusal of the sender when the status says nothing
+    // more, the recipient's filter otherwise. At RCPT TO, or with 5.1.1,
+    // the user is unknown indeed.
+    Rule {
+        domains: &["docomo.ne.jp"],
+        pattern: r"unknown user",
+        reason: Reason::Rejected,
+        without_code: false,
+        stage: Stage::DataGeneric,
+    },
     Rule {
         domains: &["docomo.ne.jp"],
         pattern: r"unknown user",
         reason: Reason::Filtered,
         without_code: false,
+        stage: Stage::NotRecipient,
     },
 ];
 
@@ -118,7 +152,15 @@ pub fn lookup(
     remote_mta: Option<&str>,
     diagnostic: &str,
     has_code: bool,
+    command: Option<&str>,
+    status: Option<&str>,
 ) -> Option<Reason> {
+    let generic = status.is_none_or(|s| s.starts_with("5.0.") || s.starts_with("4.0."));
+    let stage_ok = |stage: Stage| match stage {
+        Stage::Any => true,
+        Stage::NotRecipient => command != Some("RCPT") && status != Some("5.1.1"),
+        Stage::DataGeneric => command == Some("DATA") && generic,
+    };
     let rdomain = recipient.rsplit('@').next().unwrap_or("");
     let mta = remote_mta
         .unwrap_or("")
@@ -134,7 +176,11 @@ pub fn lookup(
                 .domains
                 .iter()
                 .any(|d| domain_matches(rdomain, d) || domain_matches(mta, d));
-        if applies && !(rule.without_code && has_code) && re.is_match(diagnostic) {
+        if applies
+            && !(rule.without_code && has_code)
+            && stage_ok(rule.stage)
+            && re.is_match(diagnostic)
+        {
             return Some(rule.reason);
         }
     }
@@ -146,9 +192,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn docomo_stage_decides() {
+        let d = "550 Unknown user a@docomo.ne.jp";
+        assert_eq!(
+            lookup("a@docomo.ne.jp", None, d, true, Some("DATA"), Some("5.0.0")),
+            Some(Reason::Rejected)
+        );
+        assert_eq!(
+            lookup("a@docomo.ne.jp", None, d, true, Some("DATA"), Some("5.2.0")),
+            Some(Reason::Filtered)
+        );
+        assert_eq!(
+            lookup("a@docomo.ne.jp", None, d, true, Some("RCPT"), None),
+            None
+        );
+        assert_eq!(
+            lookup("a@docomo.ne.jp", None, d, true, None, Some("5.1.1")),
+            None
+        );
+    }
+
+    #[test]
     fn kddi_anonymous_user_unknown_is_filter() {
         assert_eq!(
-            lookup("a@ezweb.ne.jp", None, "550 : User unknown", true),
+            lookup(
+                "a@ezweb.ne.jp",
+                None,
+                "550 : User unknown",
+                true,
+                None,
+                None
+            ),
             Some(Reason::Filtered)
         );
         assert_eq!(
@@ -156,16 +230,32 @@ mod tests {
                 "a@ezweb.ne.jp",
                 None,
                 "550 <a@ezweb.ne.jp>: User unknown",
-                true
+                true,
+                None,
+                None
             ),
             Some(Reason::UserUnknown)
         );
         assert_eq!(
-            lookup("a@example.test", None, "550 : User unknown", true),
+            lookup(
+                "a@example.test",
+                None,
+                "550 : User unknown",
+                true,
+                None,
+                None
+            ),
             None
         );
         assert_eq!(
-            lookup("a@x.docomo.ne.jp", None, "550 Unknown user a@x", true),
+            lookup(
+                "a@x.docomo.ne.jp",
+                None,
+                "550 Unknown user a@x",
+                true,
+                None,
+                None
+            ),
             Some(Reason::Filtered)
         );
     }
