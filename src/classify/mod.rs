@@ -604,7 +604,7 @@ fn run_readers(
 /// a message that looks like a bounce, so that a human reply quoting
 /// "user unknown" is not read as one.
 static BOUNCE_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)undeliver|undelivered|delivery (?:status notification|failure|failed|has failed|problem|report|notification)|returned mail|returned to sender|mail delivery (?:failed|failure|system|subsystem)|could not send|failure notice|non[- ]?delivery|could not (?:be )?deliver|nicht zustellbar|unzustellbar|unable to deliver|delivery error|mail error|rejected|bounce|warning: (?:could not|message)|delayed mail|delivery delayed|mail system error|message not delivered|not delivered|delivery notification|permanent error|error sending|(?-u:\b)error(?-u:\b)|failed|returned|エラー|不達|配信(?:不能|失敗|エラー)|送信できませんでした|できませんでした|未配達|エラー通知").expect("static regex")
+    Regex::new(r"(?i)undeliver|undelivered|delivery (?:status notification|failure|failed|has failed|problem|report|notification)|returned mail|returned to sender|mail delivery (?:failed|failure|system|subsystem)|could not send|failure notice|non[- ]?delivery|could not (?:be )?deliver|nicht zustellbar|unzustellbar|unable to deliver|delivery error|mail error|rejected|bounce|warning: (?:could not|message)|delayed mail|delivery delayed|mail system error|message not delivered|not delivered|delivery notification|permanent error|error sending|(?-u:\b)error(?-u:\b)|failed|returned|エラー|不達|配信(?:不能|失敗|エラー)|送信できませんでした|できませんでした|未配達|エラー通知|non remis|non distribu|no entregad|no se (?:ha )?podido entregar|onbestelbaar|non recapitabil|não entregue|nedoručiteln|недостав|退信|无法投递|無法傳遞|電子郵件傳遞失敗").expect("static regex")
 });
 
 static BOUNCE_SENDER: LazyLock<Regex> = LazyLock::new(|| {
