@@ -40,6 +40,10 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::MailboxFull,
+        r"does not have enough space|space has been used up|too many messages on the server|exceeding (?:its |their )?(?:receiving limits|mailbox quota)|disk space limit|mail file size exceeds the maximum size allowed for mail delivery|would (?:be over|exceed) the (?:allowed|maximum) (?:quota|storage)|boite du destinataire pleine|recipient overquota",
+    ),
+    (
+        Reason::MailboxFull,
         r"メールボックスがいっぱい|メールボックスが一杯|容量オーバー|容量を超え|容量超過|ボックス容量",
     ),
     // --- Size ---------------------------------------------------------
