@@ -65,6 +65,10 @@ pub const FAMILIES: &[(Reason, &str)] = &[
         Reason::Suspend,
         r"email account that you tried to reach is (?:disabled|inactive)|boite du destinataire (?:archivee|fermee)|user suspended|mailbox (?:currently )?(?:suspended|unavailable for this user)|account (?:has been )?(?:temporarily )?(?:disabled|suspended)|recipient (?:has been )?suspended|inactive (?:mail ?box|account|user)|(?:recipient|user)(?:'s)? account is (?:blocked|locked)|this (?:mail ?box|account) is (?:not in use|no longer (?:in use|active))",
     ),
+    (
+        Reason::Suspend,
+        r"invalid/inactive user|deactivated mailbox|mailbox unavailable or access denied|suspend(?:ed)? the service|disabled or discontinued|account is locked|account has been (?:closed|terminated|deleted)",
+    ),
     // --- Moved --------------------------------------------------------
     (
         Reason::HasMoved,
