@@ -132,6 +132,10 @@ pub const FAMILIES: &[(Reason, &str)] = &[
         Reason::Blocked,
         r"blocked using|(?:^|[^t] )listed (?:in|on|at|by)|(?:blacklisted|blocklisted) (?:in|on|at|by)|(?-u:\b)(?:dnsbl|rbl|spamhaus|spamcop|sorbs|barracuda ?central|uceprotect|blocklist|blacklist|block list|black list)(?-u:\b)|client host .{0,60}(?:blocked|rejected|refused|denied)|(?:your|sending|connecting|client) (?:ip|host|server|mta|network)(?: address)?(?: \S+)? (?:is |has been |was )?(?:blocked|blacklisted|listed|banned|rejected|refused|denied|not allowed)|connection (?:refused|rejected|denied) (?:from|by|for|due)|not allowed to (?:connect|send)|blocked for abuse|refused to talk to me|ip (?:address )?(?:\S+ )?(?:is )?(?:blocked|blacklisted|banned|not allowed)|(?-u:\b)banned(?-u:\b)|rejected because .{0,40}(?-u:\b)ip(?-u:\b)|dynamic (?:ip|address|pool)|residential|your (?:ip|host) (?:address )?(?:has been|is) (?:temporarily )?(?:deferred|rate)|service not available, closing|connection dropped",
     ),
+    (
+        Reason::Blocked,
+        r"access from ip address \S+ blocked|bad sender ip address|connections? (?:are )?not accepted from ip|(?-u:\b)go away(?-u:\b)|hosts with dynamic ip|invalid ip for sending mail|is in a black ?list|mail server at \S+ is blocked|mail from [0-9.]+ refused|rejected based on blacklist|not currently accepting mail from your ip|on our block ?list|rejecting open proxy|sender ip address rejected|listed as abusive|looks suspiciously like (?:a )?spammer|too many spams from your ip|your network is temporar(?:y|ily) blacklisted|we do not accept mail from (?:dynamic|hosts with dynamic)|you are not allowed to connect|you are sending spam",
+    ),
     // --- Content ------------------------------------------------------------
     (
         Reason::VirusDetected,
