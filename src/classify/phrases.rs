@@ -127,6 +127,10 @@ pub const FAMILIES: &[(Reason, &str)] = &[
         Reason::Rejected,
         r"sender (?:address )?(?:rejected|refused|denied|blocked|not allowed|invalid|unknown|verify failed|verification failed)|(?:rejected|refused|blocked|denied) sender|bad sender|invalid sender|sender (?:domain|address) (?:must exist|not found|does not exist|is empty|unresolvable)|domain of sender address \S+ does not exist|mail from \S+ (?:rejected|refused)|envelope sender|(?:your|the) (?:e-?mail )?address (?:has been |is )?(?:blacklisted|blocked|rejected)|sender is on (?:a|the|our) (?:black|block)\s?list|unverified (?:sender|address)|sender .{0,40}not permitted|return path|null sender|(?-u:\b)from address(?-u:\b).{0,30}(?:invalid|rejected|not allowed)|administrative prohibition|purported responsible address|unrou?t(?:e)?able sender|permission to post|not (?:allowed|authorized|permitted) to post|sender was rejected|sending to/from an address that has been blacklisted|投稿する権限|張貼留言的權限|address rejected.{0,20}domain not found|sender .{0,30}blacklist",
     ),
+    (
+        Reason::Rejected,
+        r"badsendermx|sendernoa|backscatter protection|non-member to a members-only list|not allowed to post to this (?:mailing )?list|not member article from|without a valid sender domain|empty (?:e-?mail address|envelope senders?)|fully qualified e-?mail address required|outgoing mail suspension|not a registered gateway user|mail from not owned by user|mail ?from domain is listed|returned mail not accepted here|sender is (?:a )?spammer|sender not pre-approved|sender domain listed at|server does not accept mail from|too many spam complaints|emetteur invalide|is a dead domain|reject mail from",
+    ),
     // --- The sending host (IP) was refused ---------------------------------
     (
         Reason::Blocked,
