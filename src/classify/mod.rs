@@ -789,7 +789,7 @@ fn findings_len_one(v: &[Finding]) -> bool {
 }
 
 static DELAY_WARNING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)this is a warning (?:message )?only|you do not need to resend|will (?:continue to )?(?:be )?retr(?:y|ied)|still (?:being )?(?:trying|retried)|transient non-fatal errors|delivery (?:has been|is) delayed|message (?:is|has been) delayed")
+    Regex::new(r"(?i)this is a warning (?:message )?only|you do not need to resend|will (?:continue to )?(?:be )?retr(?:y|ied)|still (?:being )?(?:trying|retried)|transient non-fatal errors|delivery (?:has been|is) delayed|message (?:is|has been) delayed|no action is required on your part|delivery attempts will continue")
         .expect("static regex")
 });
 
