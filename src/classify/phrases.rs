@@ -105,7 +105,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- The domain does not exist ---------------------------------------
     (
         Reason::HostUnknown,
-        r"host (?:or domain name )?(?:is )?(?:unknown|not found)|host \S+ not found|unknown (?:host|domain)|no such (?:host|domain)|domain (?:name )?(?:not found|does not exist|doesn't exist|is not (?:valid|registered)|unknown|not exist)|name or service not known|host not found|name service error|unrouteable (?:mail )?domain|unrou?teable address|the domain is not reachable|couldn't find any host|could not find any host|no (?:mail exchanger|dns|address|a) records? (?:for|found)|bad host ?/? ?domain syntax|domain (?:is )?(?:invalid|not configured)|invalid domain|recipient domain (?:not found|does not exist|must exist)|hostname not found|domain lookup failed|all relevant mx records point to non-existent hosts|does not have (?:a )?valid mx|no route to domain|mail domain mentioned in e-?mail address is unknown|recipient address rejected: unknown domain",
+        r"host (?:or domain name )?(?:is )?(?:unknown|not found)|host \S+ not found|unknown (?:host|domain)|no such (?:host|domain)|domain (?:name )?(?:not found|does not exist|doesn't exist|is not (?:valid|registered)|unknown|not exist)|name or service not known|host not found|name service error|unrouteable (?:mail )?domain|unrou?teable address|the domain is not reachable|couldn't find any host|could not find any host|no (?:mail exchanger|dns|address|a) records? (?:for|found)|bad host ?/? ?domain syntax|domain (?:is )?(?:invalid|not configured)|invalid domain|recipient domain (?:not found|does not exist|must exist)|hostname not found|domain lookup failed|all relevant mx records point to non-existent hosts|does not have (?:a )?valid mx|no route to domain|mail domain mentioned in e-?mail address is unknown|all host address lookups failed permanently|recipient address rejected: unknown domain",
     ),
     // --- The recipient's own filter ----------------------------------------
     (
@@ -167,7 +167,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::ContentError,
-        r"duplicate (?:header|message-id)|header (?:error|syntax)|(?:invalid|bad|illegal) (?:header|mime|character|charset|encoding)|improper use of 8-bit|8-?bit (?:data|characters)|mime (?:error|format)|too many (?:received|hops)? ?headers|message (?:has|contains) (?:invalid|bad) (?:header|content)|line too long|malformed|bare (?:lf|cr)",
+        r"duplicate (?:header|message-id)|header (?:error|syntax)|(?:invalid|bad|illegal) (?:header|mime|character|charset|encoding)|improper use of 8-bit|8-?bit (?:data|characters)|mime (?:error|format)|too many (?:received|hops)? ?headers|too many \x22received\x22 headers|message (?:has|contains) (?:invalid|bad) (?:header|content)|line too long|malformed|bare (?:lf|cr)",
     ),
     (
         Reason::SecurityError,
@@ -188,11 +188,11 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::SystemError,
-        r"local (?:error|problem|configuration error)|system (?:error|failure|problem)|internal (?:server )?(?:error|failure|problem)|server (?:error|failure|configuration)|queue (?:write )?error|service (?:is |currently )?(?:temporarily )?unavailable|temporary local problem|i/o error|input/output error|unable to (?:create|open|write|deliver)|can(?:'|no)t (?:create|open|write)|cannot (?:create|open|write)|resources? (?:temporarily )?unavailable|out of memory|mail ?system (?:error|failure|full)",
+        r"delivery to (?:file|pipe) forbidden|local delivery failed|lmtp error after|local (?:error|problem|configuration error)|system (?:error|failure|problem)|internal (?:server )?(?:error|failure|problem)|server (?:error|failure|configuration)|queue (?:write )?error|service (?:is |currently )?(?:temporarily )?unavailable|temporary local problem|i/o error|input/output error|unable to (?:create|open|write|deliver)|can(?:'|no)t (?:create|open|write)|cannot (?:create|open|write)|resources? (?:temporarily )?unavailable|out of memory|mail ?system (?:error|failure|full)",
     ),
     (
         Reason::SyntaxError,
-        r"syntax error|command (?:unrecognized|not (?:recognized|implemented|understood))|unrecognized command|bad sequence of commands|invalid (?:command|argument|parameter)|parameter not (?:recognized|implemented)|unsupported option|improper (?:sequence|use) of commands?",
+        r"angle-brackets nested too deep|expected word or \x22<\x22|domain missing in source-routed address|syntax error|command (?:unrecognized|not (?:recognized|implemented|understood))|unrecognized command|bad sequence of commands|invalid (?:command|argument|parameter)|parameter not (?:recognized|implemented)|unsupported option|improper (?:sequence|use) of commands?",
     ),
     (
         Reason::Expired,
@@ -200,7 +200,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::NotAccept,
-        r"no mx records? (?:found|for)|doesn't receive e-?mail|does not receive e-?mail|does not accept (?:any )?mail|accepts no mail|not accepting (?:any )?(?:mail|messages)|null mx|no mail(?:s)? accepted",
+        r"an mx or srv record indicated no smtp service|no host found for existing smtp connection|no mx records? (?:found|for)|doesn't receive e-?mail|does not receive e-?mail|does not accept (?:any )?mail|accepts no mail|not accepting (?:any )?(?:mail|messages)|null mx|no mail(?:s)? accepted",
     ),
 ];
 
