@@ -419,26 +419,54 @@ fn envelope_rcpt(input: &LayoutInput<'_>) -> Vec<Finding> {
         if !ok_recipient(&addr, input) {
             continue;
         }
-        let mut diag: Vec<&str> = lines
-            .iter()
-            .skip(i + 1)
-            .take(2)
-            .map(|l| l.trim())
-            .filter(|l| !l.is_empty())
-            .collect();
-        for l in lines.iter().take(40) {
+        // A session transcript after the echo: the first failing reply
+        // (4xx/5xx) is the diagnostic, and the command sent just before it
+        // is the stage. A 2xx answer to RCPT TO means the recipient was
+        // accepted and the failure came later.
+        let mut last_command: Option<String> = Some("RCPT".to_string());
+        let mut failing: Option<(&str, Option<String>)> = None;
+        for l in lines.iter().skip(i + 1).take(60) {
             let t = l.trim();
-            if super::status::find_reply_code(t).is_some() && !diag.contains(&t) {
-                diag.push(t);
+            if let Some(code) = super::status::find_reply_code(t) {
+                if code >= 400 {
+                    failing = Some((t, last_command.clone()));
+                    break;
+                }
+                continue;
+            }
+            let sent = t
+                .strip_prefix("In:")
+                .or_else(|| t.strip_prefix(">>>"))
+                .or_else(|| t.strip_prefix("Sent"))
+                .map(|x| x.trim_start_matches(['<', ' ', '\t']).to_ascii_uppercase());
+            if let Some(cmd) = sent {
+                last_command = ["RCPT", "DATA", "MAIL", "EHLO", "HELO", "QUIT"]
+                    .iter()
+                    .find(|c| cmd.starts_with(**c))
+                    .map(|c| (*c).to_string())
+                    .or(last_command);
             }
         }
-        // `Sent <<< RCPT TO:` answered on the next line is the RCPT stage;
-        // a summary of the envelope says nothing about the stage.
-        let stage = Some("RCPT".to_string()).filter(|_| {
-            lines
-                .get(i + 1)
-                .is_some_and(|n| super::status::find_reply_code(n).is_some())
-        });
+        let (diag, stage) = match failing {
+            Some((t, cmd)) => (vec![t], cmd),
+            None => {
+                let mut diag: Vec<&str> = lines
+                    .iter()
+                    .skip(i + 1)
+                    .take(2)
+                    .map(|l| l.trim())
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                for l in lines.iter().take(40) {
+                    let t = l.trim();
+                    if super::status::find_reply_code(t).is_some() && !diag.contains(&t) {
+                        diag.push(t);
+                    }
+                }
+                // A summary of the envelope says nothing about the stage.
+                (diag, None)
+            }
+        };
         push_unique(
             &mut out,
             Finding {

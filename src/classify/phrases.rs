@@ -115,7 +115,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- RFC compliance of the message -------------------------------------
     (
         Reason::NotCompliantRfc,
-        r"rfc ?(?:5322|2822|822|5321|2045|1123)|not (?:rfc)? ?compliant|multiple (?:addresses in )?(?:from|to|subject|date|sender|message-id):? (?:header|field)s?|(?:missing|invalid) (?:date|message-id|from) header|header (?:is )?(?:malformed|invalid|missing)",
+        r"(?:^|[^=;a-z])rfc ?(?:5322|2822|822|5321|2045|1123)(?:[^;0-9]|$)|not (?:rfc)? ?compliant|multiple (?:addresses in )?(?:from|to|subject|date|sender|message-id):? (?:header|field)s?|(?:missing|invalid) (?:date|message-id|from) header|header (?:is )?(?:malformed|invalid|missing)",
     ),
     // --- Reputation ----------------------------------------------------------
     (
@@ -188,7 +188,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::SystemError,
-        r"delivery to (?:file|pipe) forbidden|local delivery failed|lmtp error after|local (?:error|problem|configuration error)|system (?:error|failure|problem)|internal (?:server )?(?:error|failure|problem)|server (?:error|failure|configuration)|queue (?:write )?error|service (?:is |currently )?(?:temporarily )?unavailable|temporary local problem|i/o error|input/output error|unable to (?:create|open|write|deliver)|can(?:'|no)t (?:create|open|write)|cannot (?:create|open|write)|resources? (?:temporarily )?unavailable|out of memory|mail ?system (?:error|failure|full)",
+        r"delivery to (?:file|pipe) forbidden|local delivery failed|lmtp error after|local (?:error|problem|configuration error)|system (?:error|failure|problem)|internal (?:server )?(?:error|failure|problem)|server (?:error|failure|configuration)|queue (?:file )?(?:write )?error|service (?:is |currently )?(?:temporarily )?unavailable|temporary local problem|i/o error|input/output error|unable to (?:create|open|write|deliver)|can(?:'|no)t (?:create|open|write)|cannot (?:create|open|write)|resources? (?:temporarily )?unavailable|out of memory|mail ?system (?:error|failure|full)",
     ),
     (
         Reason::SyntaxError,
