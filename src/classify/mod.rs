@@ -876,7 +876,8 @@ pub fn decide(f: &Finding) -> Recipient {
     } else {
         diag
     };
-    let temporary = st.is_some_and(|s| s.class == 4)
+    let temporary = delayed
+        || st.is_some_and(|s| s.class == 4)
         || reply.is_some_and(|c| (400..500).contains(&c))
         || TEMPORARY.is_match(basis)
         || (diag.is_empty()

@@ -77,7 +77,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- Relaying -------------------------------------------------------
     (
         Reason::NoRelaying,
-        r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed|authorized)|prohibited|refused)|not (?:permitted|allowed|authorized) to relay|unable to relay|(?:we|i) do not relay|no relaying|relay not permitted|not a gateway|relaying mail to \S+ is not allowed|relay (?:is )?not allowed|not configured to relay|insecure (?:mail )?relay",
+        r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed|authorized)|prohibited|refused)|not (?:permitted|allowed|authorized) to relay|unable to relay|(?:we|i) do not relay|no relaying|relay not permitted|not a gateway|relaying mail to \S+ is not allowed|relay (?:is )?not allowed|not configured to relay|e-?mail address is not verified|insecure (?:mail )?relay",
     ),
     // --- Authentication of the sender -----------------------------------
     (
@@ -138,7 +138,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Blocked,
-        r"access from ip address \S+ blocked|bad sender ip address|connections? (?:are )?not accepted from ip|(?-u:\b)go away(?-u:\b)|hosts with dynamic ip|invalid ip for sending mail|is in a black ?list|mail server at \S+ is blocked|mail from [0-9.]+ refused|rejected based on blacklist|not currently accepting mail from your ip|on our block ?list|rejecting open proxy|sender ip address rejected|listed as abusive|looks suspiciously like (?:a )?spammer|too many spams from your ip|your network is temporar(?:y|ily) blacklisted|we do not accept mail from (?:dynamic|hosts with dynamic)|you are not allowed to connect|you are sending spam",
+        r"access from ip address \S+ blocked|bad sender ip address|connections? (?:are )?not accepted from ip|(?-u:\b)go away(?-u:\b)|hosts with dynamic ip|invalid ip for sending mail|is in a black ?list|mail server at \S+ is blocked|mail from [0-9.]+ refused|rejected based on blacklist|not currently accepting mail from your ip|on our block ?list|rejecting open proxy|sender ip address rejected|listed as abusive|looks suspiciously like (?:a )?spammer|connection reset by peer|connection was dropped by (?:the )?remote host|too many spams from your ip|your network is temporar(?:y|ily) blacklisted|we do not accept mail from (?:dynamic|hosts with dynamic)|you are not allowed to connect|you are sending spam",
     ),
     // --- Content ------------------------------------------------------------
     (
@@ -184,7 +184,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::NetworkError,
-        r"timed? ?out|timeout|connection (?:refused|reset|closed|lost|was dropped|dropped|failed)|no route to host|network (?:is )?unreachable|host (?:is )?unreachable|could not connect|couldn't connect|unable to connect|lost connection|conversation with .{0,80} timed out|(?:dns|name server|nameserver) (?:timeout|lookup|error|failure|problem)|temporary (?:dns|name) (?:lookup|resolution)|too many hops|hop count exceeded|mail (?:loops?|looping) back|(?:routing |mail )?loop (?:detected|count)|network error|malformed or unexpected name server reply",
+        r"timed? ?out|timeout|connection (?:refused|reset|closed|lost|was dropped|dropped|failed)|no route to host|network (?:is )?unreachable|host (?:is )?unreachable|host not reachable|could not connect|couldn't connect|unable to connect|lost connection|conversation with .{0,80} timed out|(?:dns|name server|nameserver) (?:timeout|lookup|error|failure|problem)|temporary (?:dns|name) (?:lookup|resolution)|too many hops|hop count exceeded|mail (?:loops?|looping) back|(?:routing |mail )?loop (?:detected|count)|network error|malformed or unexpected name server reply",
     ),
     (
         Reason::SystemError,
