@@ -1171,6 +1171,13 @@ fn pick_reason(
         return Reason::MailerError;
     }
     for r in SECOND_ORDER {
+        // "Giving up, in the queue too long" only says the MTA stopped
+        // trying; a specific network or system status says why.
+        if *r == Reason::Expired
+            && matches!(by_status, Some(Reason::NetworkError | Reason::SystemError))
+        {
+            continue;
+        }
         if matched.contains(r) {
             ev.push(phrase_evidence(*r, phrase_text, &f.context, place));
             return *r;

@@ -71,6 +71,9 @@ impl Status {
             (4, 3) => SystemError,
             (4, 4) => HostUnknown,
             (4, 7) => Expired,
+            // Vendor details under "network and routing" (Microsoft's
+            // 5.4.3xx …) are still network problems.
+            (4, _) => NetworkError,
             (5, 3) => ExceedLimit,
             (5, 1) | (5, 2) | (5, 4) | (5, 5) => SyntaxError,
             (6, _) => ContentError,
