@@ -64,7 +64,8 @@ impl Status {
             (3, 1) => SystemFull,
             (3, 2) => NotAccept,
             (3, 4) => MesgTooBig,
-            (3, 0) | (3, 3) | (3, 5) => SystemError,
+            // x.3.0 ("other mail system status") says nothing specific.
+            (3, 3) | (3, 5) => SystemError,
             // No answer / bad connection that ended a delivery attempt for
             // good after retries is the queue running out.
             (4, 1) | (4, 2) | (4, 6) | (4, 0) => NetworkError,
