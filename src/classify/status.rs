@@ -99,7 +99,7 @@ static STATUS_RE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static REPLY_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|[^0-9.\-:/#a-zA-Z])([245][0-9][0-9])(?:[ \-,;]|$)").expect("static regex")
+    Regex::new(r"(?:^|[^0-9.\-:/#a-zA-Z]|\s:)([245][0-9][0-9])(?:[ \-,;]|$)").expect("static regex")
 });
 
 static STATUS_AFTER_REPLY: LazyLock<Regex> = LazyLock::new(|| {
