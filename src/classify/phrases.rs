@@ -96,7 +96,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::UserUnknown,
-        r"address unknown|bad (?:address|recipient)|bad[-_]recipient|can't accept user|destination addresses were unknown|destination server rejected recipients|e-?mail address could not be found|invalid mailbox|is not an active address at this host|no account by that name|no mail ?box (?:available|by that name)|no such person at this address|there is no one at this address|not a valid user here|not a local address|was not found in (?:the )?(?:directory|ldap|database)|recipient is not local|user'?s email name is not found|e-?mail address is wrong or no longer valid|unknown virtual user|user missing home directory|no existe (?:dicha persona|ese usuario)",
+        r"#?5\.1\.0 address rejected|address unknown|bad (?:address|recipient)|bad[-_]recipient|can't accept user|destination addresses were unknown|destination server rejected recipients|e-?mail address could not be found|invalid mailbox|is not an active address at this host|no account by that name|no mail ?box (?:available|by that name)|no such person at this address|there is no one at this address|not a valid user here|not a local address|was not found in (?:the )?(?:directory|ldap|database)|recipient is not local|user'?s email name is not found|e-?mail address is wrong or no longer valid|unknown virtual user|user missing home directory|no existe (?:dicha persona|ese usuario)",
     ),
     (
         Reason::UserUnknown,
@@ -228,7 +228,7 @@ static STRONG_USER_UNKNOWN: LazyLock<RegexSet> = LazyLock::new(|| {
         r"no mailbox here|is not a valid (?:mailbox|user|recipient)",
         r"email account that you tried to reach does not exist",
         r"addressee unknown|not our customer|user not local",
-        r"no such person at this address|there is no one at this address|no account by that name|unknown virtual user|user'?s email name is not found|e-?mail address could not be found|not a valid user here|no existe (?:dicha persona|ese usuario)",
+        r"#?5\.1\.0 address rejected|no such person at this address|there is no one at this address|no account by that name|unknown virtual user|user'?s email name is not found|e-?mail address could not be found|not a valid user here|no existe (?:dicha persona|ese usuario)",
         r"mail\.local: unknown user",
         r"not listed in (?:the )?(?:public )?(?:name (?:&|and) address book|domino directory|directory)",
         r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|ディレクトリには見つかりません|ディレクトリのリストにありません|該当するユーザ|存在しない(?:ユーザ|アドレス|メール)",

@@ -349,6 +349,35 @@ const RULES: &[Rule] = &[
         without_code: false,
         stage: Stage::Any,
     },
+    // Microsoft Exchange's enhanced codes name the component and the cause.
+    Rule {
+        domains: &[],
+        pattern: r"RESOLVER\.RST\.(?:RecipSizeLimit|SendSizeLimit)",
+        reason: Reason::MesgTooBig,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"RESOLVER\.RST\.(?:AuthRequired|NotAuthorized)",
+        reason: Reason::SecurityError,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"RESOLVER\.ADR\.(?:Ex)?Recip(?:ient)?NotFound",
+        reason: Reason::UserUnknown,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"QUEUE\.Expired",
+        reason: Reason::Expired,
+        without_code: false,
+        stage: Stage::Any,
+    },
     // Mimecast's documented rejection texts (its SMTP error code list).
     Rule {
         domains: &["mimecast.com", "mimecast.co.za", "mimecast-offshore.com"],
