@@ -129,7 +129,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Rejected,
-        r"badsendermx|sendernoa|backscatter protection|non-member to a members-only list|not allowed to post to this (?:mailing )?list|not member article from|without a valid sender domain|empty (?:e-?mail address|envelope senders?)|fully qualified e-?mail address required|outgoing mail suspension|not a registered gateway user|mail from not owned by user|mail ?from domain is listed|returned mail not accepted here|sender is (?:a )?spammer|sender not pre-approved|sender domain listed at|server does not accept mail from|too many spam complaints|emetteur invalide|is a dead domain|reject mail from",
+        r"all recipient addresses rejected ?: ?access denied|badsendermx|sendernoa|backscatter protection|non-member to a members-only list|not allowed to post to this (?:mailing )?list|not member article from|without a valid sender domain|empty (?:e-?mail address|envelope senders?)|fully qualified e-?mail address required|outgoing mail suspension|not a registered gateway user|mail from not owned by user|mail ?from domain is listed|returned mail not accepted here|sender is (?:a )?spammer|sender not pre-approved|sender domain listed at|server does not accept mail from|too many spam complaints|emetteur invalide|is a dead domain|reject mail from",
     ),
     // --- The sending host (IP) was refused ---------------------------------
     (
