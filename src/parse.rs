@@ -259,6 +259,26 @@ fn find_body(raw: &[u8]) -> usize {
     raw.len()
 }
 
+/// A message read without MIME: headers by our own reader, the body as
+/// text. The fallback when the MIME parser gives up.
+fn plain_mail(raw: &[u8]) -> Mail {
+    let body_start = find_body(raw);
+    let head = decode_bytes(raw.get(..body_start).unwrap_or(raw));
+    let headers = original_from_text(&head).headers;
+    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let body = raw.get(body_start..).unwrap_or(&[]);
+    let body = body.get(..body.len().min(MAX_TEXT)).unwrap_or(body);
+    let from = get("from").unwrap_or_default();
+    Mail {
+        subject: get("subject").unwrap_or_default(),
+        from_address: crate::classify::address::find_first(&from).map(|a| a.to_ascii_lowercase()),
+        message_id: get("message-id").map(|m| m.trim_matches(|c| c == '<' || c == '>').to_string()),
+        text: decode_bytes(body),
+        headers,
+        ..Mail::default()
+    }
+}
+
 /// Take a raw message apart.
 pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
     let raw = raw.get(..MAX_INPUT).unwrap_or(raw);
@@ -275,9 +295,16 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
     if !starts_with_header(raw) {
         return Err(ParseError::NoHeader);
     }
-    let msg = MessageParser::new()
-        .parse(raw)
-        .ok_or(ParseError::NoHeader)?;
+    // mail-parser 0.11 has a debug assertion that some malformed nestings
+    // trip (found by fuzzing); in builds with debug assertions it panics.
+    // A parser failure must not become ours: read such a message the plain
+    // way instead.
+    let parsed = std::panic::catch_unwind(|| MessageParser::new().parse(raw));
+    let msg = match parsed {
+        Ok(Some(m)) => m,
+        Ok(None) => return Err(ParseError::NoHeader),
+        Err(_) => return Ok(plain_mail(raw)),
+    };
 
     let mut mail = Mail {
         headers: collect_headers(msg.headers(), msg.raw_message()),
@@ -316,6 +343,25 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
                     // mislabelled (us-ascii): decode it for real.
                     PartType::Text(t) | PartType::Html(t) if t.contains("\x1b$") => {
                         decode_bytes(t.as_bytes())
+                    }
+                    // A declared charset that the bytes do not follow (UTF-8
+                    // labelled ISO-2022-JP) decodes to replacement
+                    // characters; the raw bytes, sniffed, read better.
+                    PartType::Text(t) | PartType::Html(t) if t.contains('\u{FFFD}') => {
+                        let plain_cte = part.content_transfer_encoding().is_none_or(|c| {
+                            matches!(c.to_ascii_lowercase().as_str(), "7bit" | "8bit" | "binary")
+                        });
+                        let raw_body = raw
+                            .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize);
+                        match raw_body.filter(|_| plain_cte).map(decode_bytes) {
+                            Some(sniffed)
+                                if sniffed.matches('\u{FFFD}').count()
+                                    < t.matches('\u{FFFD}').count() =>
+                            {
+                                sniffed
+                            }
+                            _ => t.to_string(),
+                        }
                     }
                     PartType::Text(t) | PartType::Html(t) => t.to_string(),
                     PartType::Binary(b) | PartType::InlineBinary(b) => decode_bytes(b),
@@ -363,6 +409,15 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A message/rfc822 part whose own body declares message/rfc822 again
+    /// trips a debug assertion inside mail-parser 0.11 (found by cargo fuzz);
+    /// parse must still return.
+    #[test]
+    fn nested_rfc822_without_boundary_does_not_panic() {
+        let raw = b"From x\nContent-Type: multipart/mixed;\n\tboundary=\"b1\"\nx-y\n\n--b1\nContD/x\nContent-Type: message/rfc822\n\n: a\nContent-Type: message/rfc822\n\nzz T(x\n\n--b1--\n";
+        let _ = parse(raw);
+    }
 
     #[test]
     fn rejects_non_messages() {

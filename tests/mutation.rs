@@ -139,3 +139,24 @@ fn huge_input_is_bounded() {
     }
     check(&b);
 }
+
+/// A DSN naming a hundred thousand recipients is cut at the cap, quickly
+/// (recipient de-duplication must not be quadratic).
+#[test]
+fn many_dsn_recipients_are_capped() {
+    let mut raw = String::from(
+        "From: MAILER-DAEMON@mx.test\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+         --B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.test\r\n",
+    );
+    for i in 0..100_000 {
+        raw.push_str(&format!(
+            "\r\nFinal-Recipient: rfc822; u{i}@example.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        ));
+    }
+    raw.push_str("\r\n--B--\r\n");
+    let t = Instant::now();
+    let v = classify(raw.as_bytes()).expect("parses");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(v.recipients.len(), bounced::classify::MAX_RECIPIENTS);
+}

@@ -109,6 +109,9 @@ static SKIP_LINE: LazyLock<RegexSet> = LazyLock::new(|| {
 });
 
 fn push_unique(out: &mut Vec<Finding>, f: Finding) {
+    if out.len() >= super::MAX_RECIPIENTS {
+        return;
+    }
     if let Some(existing) = out
         .iter_mut()
         .find(|e| e.address.eq_ignore_ascii_case(&f.address))
@@ -217,6 +220,20 @@ fn address_blocks(input: &LayoutInput<'_>) -> Vec<Finding> {
             diag.push_str(l.trim());
             j += 1;
             taken += 1;
+        }
+        if diag.is_empty() {
+            // Lotus Notes and others put the reason on the line above the
+            // address.
+            if let Some(prev) = i.checked_sub(1).and_then(|p| lines.get(p)) {
+                let t = prev.trim();
+                if !t.is_empty()
+                    && !t.chars().all(|c| c == '-' || c == '=' || c == ' ')
+                    && address::find_first(t).is_none()
+                    && !t.ends_with(':')
+                {
+                    diag = t.to_string();
+                }
+            }
         }
         let alias = alias.filter(|a| *a != addr);
         push_unique(
@@ -382,7 +399,7 @@ fn sendmail_transcript(input: &LayoutInput<'_>) -> Vec<Finding> {
 }
 
 static RCPT_ECHO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\bRCPT TO:\s*<?([^\s<>]+@[^\s<>]+?)>?(?:\s|$)").expect("static regex")
+    Regex::new(r"(?i)(?-u:\b)RCPT TO:\s*<?([^\s<>]+@[^\s<>]+?)>?(?:\s|$)").expect("static regex")
 });
 
 /// Reports that echo the envelope (`RCPT TO: a@b`, InterScan's
@@ -402,26 +419,54 @@ fn envelope_rcpt(input: &LayoutInput<'_>) -> Vec<Finding> {
         if !ok_recipient(&addr, input) {
             continue;
         }
-        let mut diag: Vec<&str> = lines
-            .iter()
-            .skip(i + 1)
-            .take(2)
-            .map(|l| l.trim())
-            .filter(|l| !l.is_empty())
-            .collect();
-        for l in lines.iter().take(40) {
+        // A session transcript after the echo: the first failing reply
+        // (4xx/5xx) is the diagnostic, and the command sent just before it
+        // is the stage. A 2xx answer to RCPT TO means the recipient was
+        // accepted and the failure came later.
+        let mut last_command: Option<String> = Some("RCPT".to_string());
+        let mut failing: Option<(&str, Option<String>)> = None;
+        for l in lines.iter().skip(i + 1).take(60) {
             let t = l.trim();
-            if super::status::find_reply_code(t).is_some() && !diag.contains(&t) {
-                diag.push(t);
+            if let Some(code) = super::status::find_reply_code(t) {
+                if code >= 400 {
+                    failing = Some((t, last_command.clone()));
+                    break;
+                }
+                continue;
+            }
+            let sent = t
+                .strip_prefix("In:")
+                .or_else(|| t.strip_prefix(">>>"))
+                .or_else(|| t.strip_prefix("Sent"))
+                .map(|x| x.trim_start_matches(['<', ' ', '\t']).to_ascii_uppercase());
+            if let Some(cmd) = sent {
+                last_command = ["RCPT", "DATA", "MAIL", "EHLO", "HELO", "QUIT"]
+                    .iter()
+                    .find(|c| cmd.starts_with(**c))
+                    .map(|c| (*c).to_string())
+                    .or(last_command);
             }
         }
-        // `Sent <<< RCPT TO:` answered on the next line is the RCPT stage;
-        // a summary of the envelope says nothing about the stage.
-        let stage = Some("RCPT".to_string()).filter(|_| {
-            lines
-                .get(i + 1)
-                .is_some_and(|n| super::status::find_reply_code(n).is_some())
-        });
+        let (diag, stage) = match failing {
+            Some((t, cmd)) => (vec![t], cmd),
+            None => {
+                let mut diag: Vec<&str> = lines
+                    .iter()
+                    .skip(i + 1)
+                    .take(2)
+                    .map(|l| l.trim())
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                for l in lines.iter().take(40) {
+                    let t = l.trim();
+                    if super::status::find_reply_code(t).is_some() && !diag.contains(&t) {
+                        diag.push(t);
+                    }
+                }
+                // A summary of the envelope says nothing about the stage.
+                (diag, None)
+            }
+        };
         push_unique(
             &mut out,
             Finding {
@@ -438,7 +483,7 @@ fn envelope_rcpt(input: &LayoutInput<'_>) -> Vec<Finding> {
 }
 
 static DELIVERY_SENTENCE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)(?:(?:un)?deliverable|deliver(?:ing|ed|y)?|send(?:ing)?|sent|transmit(?:ting|ted)?|reach|relay(?:ing|ed)?|forward(?:ing|ed)?|message)\b[^<@\n]{0,60}?\bto:?\s*[<"\[]?([^\s<>"\[\]]+@[^\s<>"\[\]]+)[>"\]]?(?:[\s.,:;]|$)"#).expect("static regex")
+    Regex::new(r#"(?i)(?:(?:un)?deliverable|deliver(?:ing|ed|y)?|send(?:ing)?|sent|transmit(?:ting|ted)?|reach|relay(?:ing|ed)?|forward(?:ing|ed)?|message)(?-u:\b)[^<@\n]{0,60}?(?-u:\b)to:?\s*[<"\[]?([^\s<>"\[\]]+@[^\s<>"\[\]]+)[>"\]]?(?:[\s.,:;]|$)"#).expect("static regex")
 });
 
 /// Reports that name the recipient inside a sentence ("There was an error
@@ -625,6 +670,47 @@ mod tests {
         let f = run(t, sendmail);
         assert_eq!(f.len(), 1);
         assert!(f[0].diagnostic.contains("User unknown"));
+    }
+
+    #[test]
+    fn sendmail_transcript_verdicts() {
+        let t = "   ----- Transcript of session follows -----\nWhile talking to mx.dest.test:\n>>> RCPT To:<u@dest.test>\n<<< 550 No such user here.\n550 <u@dest.test>... User unknown\n";
+        let f = run(t, sendmail_transcript);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].command.as_deref(), Some("RCPT"));
+    }
+
+    #[test]
+    fn envelope_echo() {
+        let t = "Sent <<< RCPT TO:<u@dest.test>\nReceived >>> 550 5.1.1 <u@dest.test>... user unknown\n";
+        let f = run(t, envelope_rcpt);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].command.as_deref(), Some("RCPT"));
+        assert!(!f[0].loose);
+        let t = "Error: Invalid user address\n550 - no such user here\n\nMessage details:\n  RCPT TO: u@dest.test\n";
+        let f = run(t, envelope_rcpt);
+        assert!(f[0].loose, "a summary does not tie the error to the stage");
+    }
+
+    #[test]
+    fn sentence_and_labelled() {
+        let t = "There was an error delivering your mail to <u@dest.test>.\n\nDNS lookup failure: host dest.test not found\n";
+        let f = run(t, sentence_address);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].diagnostic.contains("not found"));
+        let t = "User mailbox exceeds allowed size: u@dest.test\n";
+        let f = run(t, labelled_address);
+        assert_eq!(f[0].address, "u@dest.test");
+        assert!(f[0].diagnostic.starts_with("User mailbox exceeds"));
+    }
+
+    #[test]
+    fn gmail_paragraphs_and_bullets() {
+        let t = "Delivery to the following recipient failed permanently:\n\n     u@dest.test\n\nTechnical details of permanent failure:\nGoogle tried to deliver your message.\n\nThe error that the other server returned was:\n550 5.1.1 user unknown\n";
+        let f = run(t, address_blocks);
+        assert!(f[0].diagnostic.contains("550 5.1.1"));
+        let t = "Delivery to the following recipients was aborted after 5.0 hour(s):\n\n  * u@dest.test\n";
+        assert_eq!(run(t, address_blocks)[0].address, "u@dest.test");
     }
 
     #[test]

@@ -6,6 +6,28 @@
 //!
 //! The vocabulary of reasons is Sisimai's, so that operators who know that
 //! library read our verdicts the same way.
+//!
+//! # How a message is read
+//!
+//! 1. [`crate::parse`] takes the message apart (MIME, charsets, the
+//!    delivery-status and feedback-report parts, the returned original).
+//! 2. Readers turn what they find into [`Finding`]s, one per recipient, all
+//!    in the same shape: RFC 3464 fields ([`crate::dsn`]), SES JSON
+//!    notifications ([`notification`]), and the human-readable layouts of
+//!    MTAs ([`layouts::READERS`], one small function per layout family).
+//!    Layout text for a DSN recipient is kept as its context.
+//! 3. [`decide`] turns each finding into a [`Recipient`]: the enhanced status
+//!    code and reply code ([`status`]), the SMTP stage, the phrase families
+//!    ([`phrases::FAMILIES`]) and provider conventions ([`rhost`]) are
+//!    weighed in a fixed order of reasons (`FIRST_ORDER`, `SECOND_ORDER`).
+//!    "The address does not exist" needs an x.1.1 status, a refusal at
+//!    RCPT TO, or an unmistakable wording; anything softer in the same text
+//!    wins, because a wrong "hard" removes a live subscriber.
+//! 4. Messages without a failed recipient may still be feedback reports
+//!    (ARF, Apple unsubscribe, SES complaints) or auto-replies; anything else
+//!    is `not_bounce`. Text layouts are believed only on a message that
+//!    presents itself as a delivery report (sender, subject, wording), so a
+//!    person quoting "user unknown" is not a bounce.
 
 pub mod address;
 pub mod layouts;
@@ -471,8 +493,16 @@ fn finish(
     // Text shared by all recipients (for reports that put the reason once,
     // above the list), used only when a recipient's own text says nothing.
     let mut recipients: Vec<Recipient> = Vec::new();
-    for f in findings.iter().take(1000) {
+    let mut seen = std::collections::HashSet::new();
+    // A report without DSN actions that calls itself a warning is a delay
+    // notice: the sending MTA is still trying.
+    let head = shared.get(..shared.len().min(8192)).unwrap_or("");
+    let warning_only = DELAY_WARNING.is_match(head) && !PERMANENT_WORDS.is_match(head);
+    for f in findings.iter().take(MAX_RECIPIENTS) {
         let mut f = f.clone();
+        if f.action.is_none() && warning_only {
+            f.action = Some("delayed".to_string());
+        }
         if f.context.is_empty() {
             f.context = shared
                 .get(..shared.len().min(4096))
@@ -482,10 +512,7 @@ fn finish(
             f.context_is_own = findings.len() == 1;
         }
         let r = decide(&f);
-        if !recipients
-            .iter()
-            .any(|x| x.address.eq_ignore_ascii_case(&r.address))
-        {
+        if seen.insert(r.address.to_ascii_lowercase()) {
             recipients.push(r);
         }
     }
@@ -532,10 +559,13 @@ fn original_recipient(mail: &parse::Mail, report_text: &str) -> Option<Finding> 
     if address::is_system_address(&a) || mail.from_address.as_deref() == Some(a.as_str()) {
         return None;
     }
-    let diag: String = report_text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text: String = report_text.split_whitespace().collect::<Vec<_>>().join(" ");
     Some(Finding {
         address: a,
-        diagnostic: diag.chars().take(2000).collect(),
+        // The report text is about this recipient alone, but it is prose
+        // around no diagnostic of its own: read it as context.
+        context: text.chars().take(4000).collect(),
+        context_is_own: true,
         source: "returned message",
         ..Finding::default()
     })
@@ -574,7 +604,7 @@ fn run_readers(
 /// a message that looks like a bounce, so that a human reply quoting
 /// "user unknown" is not read as one.
 static BOUNCE_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)undeliver|undelivered|delivery (?:status notification|failure|failed|has failed|problem|report|notification)|returned mail|returned to sender|mail delivery (?:failed|failure|system|subsystem)|could not send|failure notice|non[- ]?delivery|could not (?:be )?deliver|nicht zustellbar|unzustellbar|unable to deliver|delivery error|mail error|rejected|bounce|warning: (?:could not|message)|delayed mail|delivery delayed|mail system error|message not delivered|not delivered|delivery notification|permanent error|error sending|\berror\b|failed|returned|エラー|不達|配信(?:不能|失敗|エラー)|送信できませんでした|できませんでした|未配達|エラー通知").expect("static regex")
+    Regex::new(r"(?i)undeliver|undelivered|delivery (?:status notification|failure|failed|has failed|problem|report|notification)|returned mail|returned to sender|mail delivery (?:failed|failure|system|subsystem)|could not send|failure notice|non[- ]?delivery|could not (?:be )?deliver|nicht zustellbar|unzustellbar|unable to deliver|delivery error|mail error|rejected|bounce|warning: (?:could not|message)|delayed mail|delivery delayed|mail system error|message not delivered|not delivered|delivery notification|permanent error|error sending|(?-u:\b)error(?-u:\b)|failed|returned|エラー|不達|配信(?:不能|失敗|エラー)|送信できませんでした|できませんでした|未配達|エラー通知|non remis|non distribu|no entregad|no se (?:ha )?podido entregar|onbestelbaar|non recapitabil|não entregue|nedoručiteln|недостав|退信|无法投递|無法傳遞|電子郵件傳遞失敗").expect("static regex")
 });
 
 static BOUNCE_SENDER: LazyLock<Regex> = LazyLock::new(|| {
@@ -615,6 +645,9 @@ fn looks_like_bounce(mail: &parse::Mail, report_text: &str) -> bool {
 /// Turn delivery-status parts (and DSN fields pasted into text) into findings.
 fn dsn_findings(mail: &parse::Mail, evidence: &mut Vec<String>) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
+    // Index by lower-cased address: reports can repeat a recipient, and a
+    // hostile one can list a hundred thousand.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut sources: Vec<(&str, &'static str)> = mail
         .delivery_status
         .iter()
@@ -665,20 +698,29 @@ fn dsn_findings(mail: &parse::Mail, evidence: &mut Vec<String>) -> Vec<Finding> 
                 source,
                 ..Finding::default()
             };
-            if let Some(e) = out
-                .iter_mut()
-                .find(|e| e.address.eq_ignore_ascii_case(&f.address))
-            {
+            let key = f.address.to_ascii_lowercase();
+            if let Some(e) = seen.get(&key).and_then(|i| out.get_mut(*i)) {
                 if e.diagnostic.is_empty() {
                     e.diagnostic = f.diagnostic;
                 }
                 continue;
             }
+            if out.len() >= MAX_RECIPIENTS {
+                evidence.push(format!(
+                    "more than {MAX_RECIPIENTS} recipients: the rest ignored"
+                ));
+                return out;
+            }
+            seen.insert(key, out.len());
             out.push(f);
         }
     }
     out
 }
+
+/// Recipients reported per message at most. Real bounces name a handful;
+/// the cap bounds time and memory for hostile ones.
+pub const MAX_RECIPIENTS: usize = 1000;
 
 /// PowerMTA's bounce categories, a documented taxonomy it writes into the
 /// DSN beside the status.
@@ -746,9 +788,21 @@ fn findings_len_one(v: &[Finding]) -> bool {
     v.len() == 1
 }
 
+static DELAY_WARNING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)this is a warning (?:message )?only|you do not need to resend|will (?:continue to )?(?:be )?retr(?:y|ied)|still (?:being )?(?:trying|retried)|transient non-fatal errors|delivery (?:has been|is) delayed|message (?:is|has been) delayed|no action is required on your part|delivery attempts will continue")
+        .expect("static regex")
+});
+
+static PERMANENT_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)permanent fatal|permanent error|failed permanently|permanent failure|could not be delivered").expect("static regex")
+});
+
+static MULTILINE_FIRST: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[245][0-9][0-9]-").expect("static regex"));
+
 /// Words that make an otherwise permanent-looking failure temporary.
 static TEMPORARY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\btemporar(?:y|ily)\b|try (?:again )?later|not found, try again|\bdeferred\b|will (?:be )?retr|still trying").expect("static regex")
+    Regex::new(r"(?i)(?-u:\b)temporar(?:y|ily)(?-u:\b)|try (?:again )?later|not found, try again|(?-u:\b)deferred(?-u:\b)|will (?:be )?retr|still trying").expect("static regex")
 });
 
 /// Decide one recipient's reason and severity from its evidence.
@@ -815,10 +869,20 @@ pub fn decide(f: &Finding) -> Recipient {
         pick_reason(f, diag, st, command.as_deref(), delayed, &mut ev)
     };
 
-    let temporary = st.is_some_and(|s| s.class == 4)
+    // Without a diagnostic of its own, the recipient's report text says
+    // whether the failure was temporary.
+    let basis = if diag.is_empty() && f.context_is_own {
+        f.context.as_str()
+    } else {
+        diag
+    };
+    let temporary = delayed
+        || st.is_some_and(|s| s.class == 4)
         || reply.is_some_and(|c| (400..500).contains(&c))
-        || TEMPORARY.is_match(diag);
-    let reason = adjust_for_transience(reason, temporary, diag, &mut ev);
+        || TEMPORARY.is_match(basis)
+        || (diag.is_empty()
+            && status::find_reply_code(basis).is_some_and(|c| (400..500).contains(&c)));
+    let reason = adjust_for_transience(reason, temporary, basis, &mut ev);
     let severity = if !reason.is_failure() || delayed {
         Severity::None
     } else if reason.is_hard(!temporary) && !(temporary && reason == Reason::NotAccept) {
@@ -1009,10 +1073,18 @@ fn pick_reason(
     } else {
         diag
     };
+    let st_text = st.map(|s| format!("{}.{}.{}", s.class, s.subject, s.detail));
     let any_code = f.status.is_some()
         || status::find_reply_code(context_diag).is_some()
         || status::find_status(context_diag).is_some();
-    if let Some(r) = rhost::lookup(&f.address, f.remote_mta.as_deref(), context_diag, any_code) {
+    if let Some(r) = rhost::lookup(
+        &f.address,
+        f.remote_mta.as_deref(),
+        context_diag,
+        any_code,
+        command,
+        st_text.as_deref(),
+    ) {
         ev.push(format!("receiving-host convention: {r}"));
         return r;
     }
@@ -1021,6 +1093,15 @@ fn pick_reason(
     // only when the diagnostic names no family at all.
     let mut matched = phrases::all_matches(diag);
     let mut place = "diagnostic";
+    if f.context_is_own && MULTILINE_FIRST.is_match(diag) {
+        // The DSN kept only the first line of a multi-line reply
+        // (`550-5.7.1 …`); the transcript in the text has the rest.
+        for r in phrases::all_matches(&f.context) {
+            if !matched.contains(&r) {
+                matched.push(r);
+            }
+        }
+    }
     if matched.is_empty() && !f.context.is_empty() {
         matched = phrases::all_matches(&f.context);
         place = "report text";
@@ -1090,6 +1171,13 @@ fn pick_reason(
         return Reason::MailerError;
     }
     for r in SECOND_ORDER {
+        // "Giving up, in the queue too long" only says the MTA stopped
+        // trying; a specific network or system status says why.
+        if *r == Reason::Expired
+            && matches!(by_status, Some(Reason::NetworkError | Reason::SystemError))
+        {
+            continue;
+        }
         if matched.contains(r) {
             ev.push(phrase_evidence(*r, phrase_text, &f.context, place));
             return *r;
@@ -1128,7 +1216,9 @@ fn pick_reason(
         ev.push(format!("reply code {c} (command syntax)"));
         return Reason::SyntaxError;
     }
-    if diag.is_empty() && f.context.is_empty() {
+    // Nothing of the recipient's own to go on (the report text around it
+    // is only boilerplate): undefined, rather than "on hold".
+    if diag.is_empty() {
         Reason::Undefined
     } else {
         Reason::OnHold
@@ -1286,7 +1376,7 @@ fn feedback_recipients(mut addrs: Vec<String>, ftype: Option<String>) -> Vec<Rec
 }
 
 static AUTOREPLY_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)auto(?:matic)?[ -]?(?:reply|response|antwort|respon)|out of (?:the )?office|vacation|away from (?:my|the) (?:office|desk)|abwesen|absence|absent|congés|\bOOO\b|不在|自動応答|自動返信").expect("static regex")
+    Regex::new(r"(?i)auto(?:matic)?[ -]?(?:reply|response|antwort|respon)|out of (?:the )?office|vacation|away from (?:my|the) (?:office|desk)|abwesen|absence|absent|congés|(?-u:\b)OOO(?-u:\b)|不在|自動応答|自動返信").expect("static regex")
 });
 
 /// An automatic reply (RFC 3834 or a vacation subject): not a bounce; the

@@ -21,6 +21,20 @@ struct Rule {
     reason: Reason,
     /// Apply only when the report gives no SMTP code of its own.
     without_code: bool,
+    /// At which SMTP stage the wording has this meaning.
+    stage: Stage,
+}
+
+/// The SMTP stage a rule is limited to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Any stage.
+    Any,
+    /// Not at RCPT TO, and not under an x.1.1 status (there the words mean
+    /// what they say).
+    NotRecipient,
+    /// After DATA, with a status that gives only its class (x.0.0).
+    DataGeneric,
 }
 
 const RULES: &[Rule] = &[
@@ -31,12 +45,14 @@ const RULES: &[Rule] = &[
         pattern: r"(?:^|[0-9]|->|:)\s*:\s*user unknown",
         reason: Reason::Filtered,
         without_code: false,
+        stage: Stage::Any,
     },
     Rule {
         domains: &["ezweb.ne.jp", "au.com", "kddi.com"],
         pattern: r"[>@][^\s]*\s*:\s*user unknown",
         reason: Reason::UserUnknown,
         without_code: false,
+        stage: Stage::Any,
     },
     // Google Groups returns a post only when the group does not exist or
     // the sender may not post to it: the sender was refused.
@@ -45,6 +61,7 @@ const RULES: &[Rule] = &[
         pattern: r"^",
         reason: Reason::Rejected,
         without_code: true,
+        stage: Stage::Any,
     },
     // Yahoo: "dd This user doesn't have a … account" is its unknown user.
     Rule {
@@ -52,44 +69,403 @@ const RULES: &[Rule] = &[
         pattern: r"delivery error: dd this user doesn't have an? \S+ account",
         reason: Reason::UserUnknown,
         without_code: false,
+        stage: Stage::Any,
     },
-    // Orange / La Poste reply codes (OFR_nnn, LPNnnn_nnn).
+    // Orange / La Poste reply codes (OFR_nnn, LPNnnn_nnn, OUK_nnn), which
+    // only they write.
     Rule {
         domains: &[],
-        pattern: r"\b(?:OFR|LPN)[0-9]*_416\b",
+        pattern: r"(?-u:\b)(?:LPN|OFR|OUK)(?:_|[0-9]{3}[-_])(?:416|418)(?-u:\b)",
         reason: Reason::UserUnknown,
         without_code: false,
+        stage: Stage::Any,
     },
     Rule {
         domains: &[],
-        pattern: r"\b(?:OFR|LPN)[0-9]*_426\b",
+        pattern: r"(?-u:\b)(?:LPN|OFR|OUK)(?:_|[0-9]{3}[-_])(?:417)(?-u:\b)",
+        reason: Reason::MailboxFull,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)(?:LPN|OFR|OUK)(?:_|[0-9]{3}[-_])(?:420|426)(?-u:\b)",
         reason: Reason::Suspend,
         without_code: false,
+        stage: Stage::Any,
     },
     Rule {
         domains: &[],
-        pattern: r"\b(?:OFR|LPN)[0-9]*_506\b",
-        reason: Reason::SpamDetected,
+        pattern: r"(?-u:\b)(?:LPN|OFR|OUK)(?:_|[0-9]{3}[-_])(?:403|405|415|421)(?-u:\b)",
+        reason: Reason::Rejected,
         without_code: false,
+        stage: Stage::Any,
     },
     Rule {
         domains: &[],
-        pattern: r"\b(?:OFR|LPN)[0-9]*_505\b",
+        pattern: r"(?-u:\b)(?:LPN|OFR|OUK)(?:_|[0-9]{3}[-_])(?:305|402)(?-u:\b)",
+        reason: Reason::SecurityError,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)(?:LPN|OFR|OUK)(?:_|[0-9]{3}[-_])(?:104)(?-u:\b)",
+        reason: Reason::TooManyConn,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)(?:LPN|OFR|OUK)(?:_|[0-9]{3}[-_])(?:102|103|401|510|999)(?-u:\b)",
+        reason: Reason::Blocked,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)(?:LPN|OFR|OUK)(?:_|[0-9]{3}[-_])(?:505)(?-u:\b)",
         reason: Reason::SystemError,
         without_code: false,
+        stage: Stage::Any,
     },
     Rule {
         domains: &[],
-        pattern: r"\b(?:OFR|LPN)[0-9]*_630\b",
+        pattern: r"(?-u:\b)(?:LPN|OFR|OUK)(?:_|[0-9]{3}[-_])(?:506)(?-u:\b)",
+        reason: Reason::SpamDetected,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)(?:LPN|OFR|OUK)(?:_|[0-9]{3}[-_])(?:514)(?-u:\b)",
+        reason: Reason::MesgTooBig,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)(?:LPN|OFR|OUK)(?:_|[0-9]{3}[-_])(?:630)(?-u:\b)",
         reason: Reason::PolicyViolation,
         without_code: false,
+        stage: Stage::Any,
     },
-    // NTT docomo answers its reception filter with "Unknown user".
+    // Spectrum (Charter) acceptable-use codes: AUP#I-nnnn / AUP#O-nnnn.
+    Rule {
+        domains: &[],
+        pattern: r"AUP#[A-Za-z-]*(?:1000|12[0-4][0-9]|1250)(?:[^0-9]|$)",
+        reason: Reason::Blocked,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"AUP#[A-Za-z-]*(?:1010|10[2-7][0-9]|1080|1500|1520)(?:[^0-9]|$)",
+        reason: Reason::Rejected,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"AUP#[A-Za-z-]*(?:1090)(?:[^0-9]|$)",
+        reason: Reason::SystemError,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"AUP#[A-Za-z-]*(?:11[0-4][0-9]|1150)(?:[^0-9]|$)",
+        reason: Reason::RequirePtr,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"AUP#[A-Za-z-]*(?:11[6-8][0-9]|1190|1560)(?:[^0-9]|$)",
+        reason: Reason::PolicyViolation,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"AUP#[A-Za-z-]*(?:1260)(?:[^0-9]|$)",
+        reason: Reason::NetworkError,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"AUP#[A-Za-z-]*(?:13[0-3][0-9]|1340)(?:[^0-9]|$)",
+        reason: Reason::TooManyConn,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"AUP#[A-Za-z-]*(?:13[5-9][0-9]|14[0-8][0-9]|1490|1540|1550|1580)(?:[^0-9]|$)",
+        reason: Reason::Speeding,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"AUP#[A-Za-z-]*(?:1530)(?:[^0-9]|$)",
+        reason: Reason::MesgTooBig,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    // i.ua explains each refusal at mail.i.ua/err/N.
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)i\.ua/err/(?:1|6)(?:[^0-9]|$)",
+        reason: Reason::NoRelaying,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)i\.ua/err/(?:2)(?:[^0-9]|$)",
+        reason: Reason::UserUnknown,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)i\.ua/err/(?:3)(?:[^0-9]|$)",
+        reason: Reason::Suspend,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)i\.ua/err/(?:4)(?:[^0-9]|$)",
+        reason: Reason::MailboxFull,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)i\.ua/err/(?:5)(?:[^0-9]|$)",
+        reason: Reason::TooManyConn,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)i\.ua/err/(?:7|9)(?:[^0-9]|$)",
+        reason: Reason::Blocked,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)i\.ua/err/(?:8)(?:[^0-9]|$)",
+        reason: Reason::Rejected,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)i\.ua/err/(?:10)(?:[^0-9]|$)",
+        reason: Reason::Filtered,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    // GoDaddy's documented bounce codes (IBnnn), which only it writes.
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)IB(?:401)(?-u:\b)",
+        reason: Reason::SecurityError,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)IB(?:50[12])(?-u:\b)",
+        reason: Reason::NotCompliantRfc,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)IB(?:506)(?-u:\b)",
+        reason: Reason::Rejected,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)IB(?:508)(?-u:\b)",
+        reason: Reason::AuthFailure,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)IB(?:108)(?-u:\b)",
+        reason: Reason::RequirePtr,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)IB(?:212)(?-u:\b)",
+        reason: Reason::SpamDetected,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)IB(?:705)(?-u:\b)",
+        reason: Reason::VirusDetected,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)IB(?:605|007)(?-u:\b)",
+        reason: Reason::TooManyConn,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)IB(?:101|504|510|607)(?-u:\b)",
+        reason: Reason::Speeding,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)IB(?:11[0-3]|10[4-6])(?-u:\b)",
+        reason: Reason::Blocked,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"(?-u:\b)IB(?:103)(?-u:\b)",
+        reason: Reason::BadReputation,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    // Microsoft Exchange's enhanced codes name the component and the cause.
+    Rule {
+        domains: &[],
+        pattern: r"RESOLVER\.RST\.(?:RecipSizeLimit|SendSizeLimit)",
+        reason: Reason::MesgTooBig,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"RESOLVER\.RST\.(?:AuthRequired|NotAuthorized)",
+        reason: Reason::SecurityError,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"RESOLVER\.ADR\.(?:Ex)?Recip(?:ient)?NotFound",
+        reason: Reason::UserUnknown,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &[],
+        pattern: r"QUEUE\.Expired",
+        reason: Reason::Expired,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    // Mimecast's documented rejection texts (its SMTP error code list).
+    Rule {
+        domains: &["mimecast.com", "mimecast.co.za", "mimecast-offshore.com"],
+        pattern: r"email rejected due to security policies",
+        reason: Reason::VirusDetected,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &["mimecast.com", "mimecast.co.za", "mimecast-offshore.com"],
+        pattern: r"(?:spf|dkim|dmarc) sender invalid - envelope rejected",
+        reason: Reason::AuthFailure,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &["mimecast.com", "mimecast.co.za", "mimecast-offshore.com"],
+        pattern: r"local ct ip reputation",
+        reason: Reason::BadReputation,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &["mimecast.com", "mimecast.co.za", "mimecast-offshore.com"],
+        pattern: r"ip temporarily blacklisted|sender address blocked",
+        reason: Reason::Blocked,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &["mimecast.com", "mimecast.co.za", "mimecast-offshore.com"],
+        pattern: r"maximum email size exceeded",
+        reason: Reason::MesgTooBig,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &["mimecast.com", "mimecast.co.za", "mimecast-offshore.com"],
+        pattern: r"anti-spoofing policy|content examination policy|host network not allowed",
+        reason: Reason::PolicyViolation,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &["mimecast.com", "mimecast.co.za", "mimecast-offshore.com"],
+        pattern: r"envelope blocked|envelope rejected - block policy|blocked senders",
+        reason: Reason::Rejected,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &["mimecast.com", "mimecast.co.za", "mimecast-offshore.com"],
+        pattern: r"this route requires (?:encryption|tls|high-strength)",
+        reason: Reason::SecurityError,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &["mimecast.com", "mimecast.co.za", "mimecast-offshore.com"],
+        pattern: r"exceeding outbound thread limit|account service is temporarily unavailable",
+        reason: Reason::TooManyConn,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    Rule {
+        domains: &["mimecast.com", "mimecast.co.za", "mimecast-offshore.com"],
+        pattern: r"account inbounds disabled",
+        reason: Reason::NotAccept,
+        without_code: false,
+        stage: Stage::Any,
+    },
+    // NTT docomo answers its reception filter with "Unknown user" after
+    // DATA: a plain refusal of the sender when the status says nothing
+    // more, the recipient's filter otherwise. At RCPT TO, or with 5.1.1,
+    // the user is unknown indeed.
+    Rule {
+        domains: &["docomo.ne.jp"],
+        pattern: r"unknown user",
+        reason: Reason::Rejected,
+        without_code: false,
+        stage: Stage::DataGeneric,
+    },
     Rule {
         domains: &["docomo.ne.jp"],
         pattern: r"unknown user",
         reason: Reason::Filtered,
         without_code: false,
+        stage: Stage::NotRecipient,
     },
 ];
 
@@ -118,7 +494,15 @@ pub fn lookup(
     remote_mta: Option<&str>,
     diagnostic: &str,
     has_code: bool,
+    command: Option<&str>,
+    status: Option<&str>,
 ) -> Option<Reason> {
+    let generic = status.is_none_or(|s| s.starts_with("5.0.") || s.starts_with("4.0."));
+    let stage_ok = |stage: Stage| match stage {
+        Stage::Any => true,
+        Stage::NotRecipient => command != Some("RCPT") && status != Some("5.1.1"),
+        Stage::DataGeneric => command == Some("DATA") && generic,
+    };
     let rdomain = recipient.rsplit('@').next().unwrap_or("");
     let mta = remote_mta
         .unwrap_or("")
@@ -134,7 +518,11 @@ pub fn lookup(
                 .domains
                 .iter()
                 .any(|d| domain_matches(rdomain, d) || domain_matches(mta, d));
-        if applies && !(rule.without_code && has_code) && re.is_match(diagnostic) {
+        if applies
+            && !(rule.without_code && has_code)
+            && stage_ok(rule.stage)
+            && re.is_match(diagnostic)
+        {
             return Some(rule.reason);
         }
     }
@@ -146,9 +534,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn docomo_stage_decides() {
+        let d = "550 Unknown user a@docomo.ne.jp";
+        assert_eq!(
+            lookup("a@docomo.ne.jp", None, d, true, Some("DATA"), Some("5.0.0")),
+            Some(Reason::Rejected)
+        );
+        assert_eq!(
+            lookup("a@docomo.ne.jp", None, d, true, Some("DATA"), Some("5.2.0")),
+            Some(Reason::Filtered)
+        );
+        assert_eq!(
+            lookup("a@docomo.ne.jp", None, d, true, Some("RCPT"), None),
+            None
+        );
+        assert_eq!(
+            lookup("a@docomo.ne.jp", None, d, true, None, Some("5.1.1")),
+            None
+        );
+    }
+
+    #[test]
     fn kddi_anonymous_user_unknown_is_filter() {
         assert_eq!(
-            lookup("a@ezweb.ne.jp", None, "550 : User unknown", true),
+            lookup(
+                "a@ezweb.ne.jp",
+                None,
+                "550 : User unknown",
+                true,
+                None,
+                None
+            ),
             Some(Reason::Filtered)
         );
         assert_eq!(
@@ -156,16 +572,32 @@ mod tests {
                 "a@ezweb.ne.jp",
                 None,
                 "550 <a@ezweb.ne.jp>: User unknown",
-                true
+                true,
+                None,
+                None
             ),
             Some(Reason::UserUnknown)
         );
         assert_eq!(
-            lookup("a@example.test", None, "550 : User unknown", true),
+            lookup(
+                "a@example.test",
+                None,
+                "550 : User unknown",
+                true,
+                None,
+                None
+            ),
             None
         );
         assert_eq!(
-            lookup("a@x.docomo.ne.jp", None, "550 Unknown user a@x", true),
+            lookup(
+                "a@x.docomo.ne.jp",
+                None,
+                "550 Unknown user a@x",
+                true,
+                None,
+                None
+            ),
             Some(Reason::Filtered)
         );
     }

@@ -64,13 +64,17 @@ impl Status {
             (3, 1) => SystemFull,
             (3, 2) => NotAccept,
             (3, 4) => MesgTooBig,
-            (3, 0) | (3, 3) | (3, 5) => SystemError,
+            // x.3.0 ("other mail system status") says nothing specific.
+            (3, 3) | (3, 5) => SystemError,
             // No answer / bad connection that ended a delivery attempt for
             // good after retries is the queue running out.
             (4, 1) | (4, 2) | (4, 6) | (4, 0) => NetworkError,
             (4, 3) => SystemError,
             (4, 4) => HostUnknown,
             (4, 7) => Expired,
+            // Vendor details under "network and routing" (Microsoft's
+            // 5.4.3xx …) are still network problems.
+            (4, _) => NetworkError,
             (5, 3) => ExceedLimit,
             (5, 1) | (5, 2) | (5, 4) | (5, 5) => SyntaxError,
             (6, _) => ContentError,
@@ -95,7 +99,7 @@ static STATUS_RE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static REPLY_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|[^0-9.\-:/#a-zA-Z])([245][0-9][0-9])(?:[ \-,;]|$)").expect("static regex")
+    Regex::new(r"(?:^|[^0-9.\-:/#a-zA-Z]|\s:)([245][0-9][0-9])(?:[ \-,;]|$)").expect("static regex")
 });
 
 static STATUS_AFTER_REPLY: LazyLock<Regex> = LazyLock::new(|| {
@@ -149,7 +153,7 @@ pub fn reply_reason(code: u16) -> Option<Reason> {
 
 static COMMAND_RE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(?:in reply to|after|while sending|in response to|error after)\s+(?:the\s+)?(end of data|data|rcpt to|rcpt command|mail from|helo|ehlo|initial connection|connect|greeting|quit|auth|starttls)\b(?:\s+command)?|(?:^|\s)>>>\s*(rcpt to|mail from|data|ehlo|helo)\b|smtp:(rcpt|mail|data|helo|ehlo)\b|(does not like recipient|sender was rejected|my name was rejected|failed after i sent the message|failed on data command|failed on rcpt to|connected to \S+ but greeting failed|for text command)",
+        r"(?i)(?:in reply to|after|while sending|in response to|error after)\s+(?:the\s+)?(end of data|data|rcpt to|rcpt command|mail from|helo|ehlo|initial connection|connect|greeting|quit|auth|starttls)(?-u:\b)(?:\s+command)?|(?:^|\s)>>>\s*(rcpt to|mail from|data|ehlo|helo)(?-u:\b)|smtp:(rcpt|mail|data|helo|ehlo)(?-u:\b)|(does not like recipient|sender was rejected|my name was rejected|failed after i sent the message|failed on data command|failed on rcpt to|connected to \S+ but greeting failed|for text command)",
     )
     .expect("static regex")
 });
