@@ -47,7 +47,14 @@ pub struct Verification {
 }
 
 /// Collect the token sources of a raw message.
+///
+/// Never panics: mail-parser 0.11 trips a debug assertion on some malformed
+/// nestings (see `parse.rs`); such a message simply yields no sources.
 pub fn sources(raw: &[u8]) -> TokenSources {
+    std::panic::catch_unwind(|| sources_unguarded(raw)).unwrap_or_default()
+}
+
+fn sources_unguarded(raw: &[u8]) -> TokenSources {
     let mut out = TokenSources::default();
     let Some(message) = MessageParser::default().parse(raw) else {
         return out;

@@ -1,5 +1,6 @@
-//! Fuzz target: `classify()` must never panic and must stay fast, whatever
-//! the bytes.
+//! Fuzz target: the message path (`classify()`, then signed-bounce
+//! verification of its recipients) must never panic and must stay fast,
+//! whatever the bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -27,12 +28,33 @@ fn install_hook() {
     });
 }
 
+/// A verification config, so that the fuzzer also drives the signed-bounce
+/// path the daemon runs on every message (token sources, HMAC checks).
+fn verify_config() -> &'static bounced::config::VerifyConfig {
+    static CONFIG: std::sync::OnceLock<bounced::config::VerifyConfig> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let key = bounced::verp::Key::new("k1", b"fuzzing secret, 32 bytes long!!!")
+            .unwrap_or_else(|_| unreachable!("a valid key"));
+        bounced::config::VerifyConfig {
+            require: true,
+            return_path: Some("bounces@example.org".into()),
+            max_age_days: 60,
+            keyring: bounced::verp::Keyring::new(vec![key])
+                .unwrap_or_else(|_| unreachable!("one key")),
+        }
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
     install_hook();
+    // The whole message path the daemon takes: classify, then verify every
+    // recipient against the message's token sources.
     if let Ok(v) = bounced::classify::classify(data) {
         // Touch every field so that lazily built values are exercised.
         for r in &v.recipients {
             let _ = (r.address.len(), r.reason.as_str(), r.severity.as_str());
         }
+        let checks = bounced::trust::check(Some(verify_config()), data, &v, 1_800_000_000);
+        assert!(checks.len() == v.recipients.len() || v.recipients.is_empty());
     }
 });
