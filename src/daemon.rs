@@ -385,43 +385,28 @@ impl Status {
     }
 }
 
-/// The systemd notification protocol (`sd_notify`), spoken directly: one
+/// systemd notifications (`sd_notify`) through the sd-notify crate: one
 /// datagram to `$NOTIFY_SOCKET`. Silent when not run under systemd.
 pub mod notify {
-    use std::os::unix::net::UnixDatagram;
+    use sd_notify::NotifyState;
     use std::time::Duration;
 
-    /// Send one notification (`READY=1`, `STATUS=…`, `WATCHDOG=1`, …).
-    /// Returns whether it was sent.
+    /// Send one notification (`READY=1`, `STATUS=…`, `WATCHDOG=1`, …; one
+    /// assignment per line). Returns whether it was sent.
     pub fn send(state: &str) -> bool {
-        let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        if std::env::var_os("NOTIFY_SOCKET").is_none() {
             return false;
-        };
-        let Ok(socket) = UnixDatagram::unbound() else {
-            return false;
-        };
-        let bytes = path.as_encoded_bytes();
-        let sent = if let Some(name) = bytes.strip_prefix(b"@") {
-            // An abstract socket (Linux): "@name" stands for "\0name".
-            use std::os::linux::net::SocketAddrExt;
-            std::os::unix::net::SocketAddr::from_abstract_name(name)
-                .and_then(|addr| socket.send_to_addr(state.as_bytes(), &addr))
-        } else {
-            socket.send_to(state.as_bytes(), &path)
-        };
-        sent.is_ok()
+        }
+        let states: Vec<NotifyState<'_>> = state.lines().map(NotifyState::Custom).collect();
+        sd_notify::notify(&states).is_ok()
     }
 
     /// The interval at which systemd expects `WATCHDOG=1` (half of
     /// `WatchdogSec`), when the watchdog is on for this process.
     pub fn watchdog_interval() -> Option<Duration> {
-        let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
-        if let Ok(pid) = std::env::var("WATCHDOG_PID") {
-            if pid.parse::<u32>().ok()? != std::process::id() {
-                return None;
-            }
-        }
-        (usec > 0).then(|| Duration::from_micros(usec / 2))
+        sd_notify::watchdog_enabled()
+            .filter(|d| !d.is_zero())
+            .map(|d| d / 2)
     }
 }
 
