@@ -13,7 +13,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
-echo "== cargo test"
-cargo test --all-targets --locked "$@"
-# Doc tests are not in --all-targets.
+# Doc tests are not in --all-targets; they run first so that the suite's
+# own summary lines close the output.
+echo "== cargo test --doc"
 cargo test --doc --locked
+
+echo "== cargo test"
+cargo test --all-targets --locked --no-fail-fast "$@"
