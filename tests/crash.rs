@@ -13,15 +13,7 @@ const MESSAGES: usize = 300;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_pass_then_restart_counts_each_bounce_once() {
-    let seed: Vec<(&str, String, Vec<u8>)> = (0..MESSAGES)
-        .map(|i| {
-            (
-                "bob",
-                format!("{}.M{i}P1.sandbox", 1_700_000_000 + i),
-                make_bounce(&format!("user{i}@example.com"), i, i % 3 == 0),
-            )
-        })
-        .collect();
+    let seed = seeded_bounces("bob", "user", MESSAGES, |i| i % 3 == 0);
     let dovecot = Dovecot::start(
         &[("bob", "secret")],
         Options {

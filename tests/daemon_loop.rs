@@ -154,15 +154,7 @@ async fn idle_delivers_within_seconds_poll_fallback_works_and_sigterm_exits_zero
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_pass_exits_zero_and_next_start_resumes() {
     const N: usize = 300;
-    let seed = (0..N)
-        .map(|i| {
-            (
-                "bob",
-                format!("{}.M{i}P2.sandbox", 1_700_000_000 + i),
-                make_bounce(&format!("term{i}@example.com"), i, i % 2 == 0),
-            )
-        })
-        .collect();
+    let seed = seeded_bounces("bob", "term", N, |i| i % 2 == 0);
     let dovecot = Dovecot::start(
         &[("bob", "secret")],
         Options {
@@ -218,15 +210,7 @@ async fn sigterm_mid_pass_exits_zero_and_next_start_resumes() {
 async fn server_restart_mid_pass_reconnects_and_counts_once() {
     // Enough messages that the pass is still running when the server stops.
     const N: usize = 500;
-    let seed = (0..N)
-        .map(|i| {
-            (
-                "bob",
-                format!("{}.M{i}P3.sandbox", 1_700_000_000 + i),
-                make_bounce(&format!("down{i}@example.com"), i, true),
-            )
-        })
-        .collect();
+    let seed = seeded_bounces("bob", "down", N, |_| true);
     let mut dovecot = Dovecot::start(
         &[("bob", "secret")],
         Options {

@@ -60,13 +60,7 @@ async fn fifty_megabyte_bounce_and_a_burst_keep_memory_flat() {
         huge_bounce("huge@example.com", 50),
     )];
     let small = burst();
-    seed.extend((0..small).map(|i| {
-        (
-            "bob",
-            format!("{}.M{i}P4.sandbox", 1_700_000_000 + i),
-            make_bounce(&format!("burst{i}@example.com"), i, i % 2 == 0),
-        )
-    }));
+    seed.extend(seeded_bounces("bob", "burst", small, |i| i % 2 == 0));
     let dovecot = Dovecot::start(
         &[("bob", "secret")],
         Options {

@@ -432,6 +432,26 @@ pub fn corpus(limit: usize) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// `n` distinct bounces as maildir files for `user`'s INBOX, to seed with
+/// [`Options::seed`]: recipient `{prefix}{i}@example.com`, a user-unknown
+/// bounce when `hard(i)`, else a full mailbox.
+pub fn seeded_bounces(
+    user: &'static str,
+    prefix: &str,
+    n: usize,
+    hard: impl Fn(usize) -> bool,
+) -> Vec<(&'static str, String, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            (
+                user,
+                format!("{}.M{i}.{prefix}.sandbox", 1_700_000_000 + i),
+                make_bounce(&format!("{prefix}{i}@example.com"), i, hard(i)),
+            )
+        })
+        .collect()
+}
+
 /// A bounce for `rcpt`, unique bytes per (rcpt, n): user unknown when
 /// `hard`, mailbox full otherwise.
 pub fn make_bounce(rcpt: &str, n: usize, hard: bool) -> Vec<u8> {
