@@ -53,7 +53,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::MesgTooBig,
-        r"message (?:is |was )?too (?:big|large|long)|(?:message|mail|email) (?:size|length) (?:exceeds|exceeded|is over|too large|limit)|exceeds? (?:the )?(?:maximum|fixed|max|allowed) (?:message |mail )?(?:size|length)|size (?:limit )?exceeded|maximum (?:message|mail) size|message file too big|larger than (?:the )?(?:current )?(?:system )?(?:limit|maximum)|too big for (?:the )?(?:system|recipient)|exceeded maximum inbound message size",
+        r"message (?:is |was )?too (?:big|large|long)|(?:message|mail|email) (?:size|length) (?:exceeds|exceeded|is over|too large|limit)|exceeds? (?:the )?(?:maximum|fixed|max|allowed) (?:message |mail )?(?:size|length)|size (?:limit )?exceeded|maximum (?:message|mail) size|message file too big|larger than (?:the )?(?:current )?(?:system )?(?:limit|maximum)|too big for (?:the )?(?:system|recipient)|exceeded maximum inbound message size|line (?:length )?limit exceeded",
     ),
     (Reason::MesgTooBig, r"メールサイズ|サイズが大き|サイズ制限"),
     // --- The account exists but is closed or disabled -------------------
@@ -138,7 +138,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Blocked,
-        r"access from ip address \S+ blocked|bad sender ip address|connections? (?:are )?not accepted from ip|(?-u:\b)go away(?-u:\b)|hosts with dynamic ip|invalid ip for sending mail|is in a black ?list|mail server at \S+ is blocked|mail from [0-9.]+ refused|rejected based on blacklist|not currently accepting mail from your ip|on our block ?list|rejecting open proxy|sender ip address rejected|listed as abusive|looks suspiciously like (?:a )?spammer|connection reset by peer|connection was dropped by (?:the )?remote host|too many spams from your ip|your network is temporar(?:y|ily) blacklisted|we do not accept mail from (?:dynamic|hosts with dynamic)|you are not allowed to connect|you are sending spam",
+        r"access from ip address \S+ blocked|bad sender ip address|connections? (?:are )?not accepted from ip|(?-u:\b)go away(?-u:\b)|hosts with dynamic ip|invalid ip for sending mail|is in a black ?list|mail server at \S+ is blocked|mail from [0-9.]+ refused|rejected based on blacklist|not currently accepting mail from your ip|on our block ?list|rejecting open proxy|sender ip address rejected|listed as abusive|looks suspiciously like (?:a )?spammer|connection reset by peer|connection was dropped by (?:the )?remote host|too many spams from your ip|your network is temporar(?:y|ily) blacklisted|we do not accept mail from (?:dynamic|hosts with dynamic)|you are not allowed to connect|you are sending spam|messages from \S+ (?:weren't|were not) sent|unwanted messages (?:have been |were )?sent from",
     ),
     // --- Content ------------------------------------------------------------
     (
@@ -344,6 +344,13 @@ mod tests {
             Some(Reason::MesgTooBig)
         );
         assert_eq!(r("connection timed out"), Some(Reason::NetworkError));
+        // RFC 5322 2.1.1: a line over the server's limit is a size refusal.
+        assert_eq!(r("500 Line limit exceeded"), Some(Reason::MesgTooBig));
+        // Outlook.com's SC-00x family names the sending IP.
+        assert_eq!(
+            r("550 SC-001 Unfortunately, messages from 192.0.2.1 weren't sent."),
+            Some(Reason::Blocked)
+        );
         assert_eq!(r("hello there"), None);
     }
 }
