@@ -362,13 +362,13 @@ pub fn verp(
     header: bool,
 ) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path)?;
-    let verify = config.verify.as_ref().with_context(|| {
+    let verify = config.policy.verify.as_ref().with_context(|| {
         format!(
             "config file {}: key `verify`: no [verify] section, so there is no signing key",
             config.source.display()
         )
     })?;
-    let now = unix_now();
+    let now = crate::store::now();
     let line = if header {
         let token = verify.keyring.token(address, list, now)?;
         format!("{}: {token}", crate::verp::TOKEN_HEADER)
@@ -383,14 +383,6 @@ pub fn verp(
     };
     println!("{line}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// The current time in Unix seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// `bounced stats`: per-mailbox figures from the database.
@@ -536,7 +528,7 @@ pub fn write_resolved(out: &mut impl Write, c: &Config) -> io::Result<()> {
     if let Some(listen) = &c.metrics_listen {
         writeln!(out, "\n[metrics]\nlisten = \"{listen}\"")?;
     }
-    if let Some(v) = &c.verify {
+    if let Some(v) = &c.policy.verify {
         writeln!(out, "\n[verify]")?;
         writeln!(out, "require = {}", v.require)?;
         if let Some(rp) = &v.return_path {

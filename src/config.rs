@@ -155,8 +155,6 @@ pub struct Config {
     pub log: LogConfig,
     /// Where to serve Prometheus metrics (`[metrics] listen`); `None`: off.
     pub metrics_listen: Option<std::net::SocketAddr>,
-    /// Signed-bounce verification; `None` when `[verify]` is absent.
-    pub verify: Option<Arc<VerifyConfig>>,
     /// Things that are allowed but unwise (a secret file readable by others):
     /// printed by `check-config` and logged at start.
     pub warnings: Vec<String>,
@@ -234,9 +232,9 @@ pub struct PolicyConfig {
     /// sender (blocked, spam, policy, …) do not count by default: they say
     /// nothing about whether the address is alive.
     pub soft_reasons: HashSet<Reason>,
-    /// Signed-bounce verification (`[verify]`), shared with [`Config::verify`]:
-    /// which bounces are proven to be about mail we sent, and whether only
-    /// those may remove an address.
+    /// Signed-bounce verification (`[verify]`; `None` when absent): which
+    /// bounces are proven to be about mail we sent, and whether only those
+    /// may remove an address.
     pub verify: Option<Arc<VerifyConfig>>,
 }
 
@@ -579,7 +577,7 @@ impl Validator<'_> {
             .transpose()?
             .map(Arc::new);
         let mut policy = self.policy(raw.policy)?;
-        policy.verify = verify.clone();
+        policy.verify = verify;
         Ok(Config {
             source: self.path.to_path_buf(),
             database,
@@ -589,7 +587,6 @@ impl Validator<'_> {
                 format: raw.log.format.unwrap_or(LogFormat::Text),
                 level: raw.log.level.unwrap_or_else(|| "info".into()),
             },
-            verify,
             metrics_listen: match raw.metrics.listen {
                 None => None,
                 Some(l) => Some(l.parse().map_err(|_| {
@@ -1059,7 +1056,7 @@ mod tests {
              [[verify.key]]\nid = \"k1\"\nsecret_file = \"k1\"\n"
         );
         let c = Config::from_toml(&text, &dir.path().join("c.toml")).unwrap();
-        let v = c.verify.as_ref().unwrap();
+        let v = c.policy.verify.as_ref().unwrap();
         assert!(v.require);
         assert!(
             c.policy.require_verified(),

@@ -14,7 +14,7 @@ const PREVIOUS: &[u8] = b"previous signing secret, 32 byte";
 const BASE: &str = "bounces@lists.example.org";
 
 fn now() -> i64 {
-    bounced::commands::unix_now()
+    bounced::store::now()
 }
 
 fn ring(id: &str, secret: &[u8]) -> Keyring {
