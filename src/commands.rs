@@ -6,6 +6,7 @@
 
 use crate::classify::{self, Verdict};
 use crate::config::{Config, DatabaseConfig, LogConfig, LogFormat};
+use crate::parse;
 use crate::policy::{Action, AddressStatus};
 use crate::store::{AddressFilter, AddressRow, Store};
 use anyhow::{bail, Context};
@@ -110,25 +111,16 @@ pub fn classify(paths: &[PathBuf], explain: bool) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        let source = file.display().to_string();
-        let result = classify::classify(&bytes);
-        if explain {
-            write_explanation(&mut out, &source, &result)?;
-        } else {
-            let line = match &result {
-                Ok(v) => ClassifyLine {
-                    source,
-                    verdict: Some(v),
-                    error: None,
-                },
-                Err(e) => ClassifyLine {
-                    source,
-                    verdict: None,
-                    error: Some(e.to_string()),
-                },
+        let messages = parse::split_mbox(&bytes);
+        let several = messages.len() > 1;
+        for (n, message) in messages.into_iter().enumerate() {
+            // Messages of an mbox file are told apart by their position.
+            let source = if several {
+                format!("{}#{}", file.display(), n + 1)
+            } else {
+                file.display().to_string()
             };
-            serde_json::to_writer(&mut out, &line)?;
-            out.write_all(b"\n")?;
+            write_verdict(&mut out, source, message, explain)?;
         }
     }
     out.flush()?;
@@ -137,6 +129,35 @@ pub fn classify(paths: &[PathBuf], explain: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Classify one message and print its verdict (JSON line or explanation).
+fn write_verdict(
+    out: &mut impl Write,
+    source: String,
+    message: &[u8],
+    explain: bool,
+) -> anyhow::Result<()> {
+    let result = classify::classify(message);
+    if explain {
+        write_explanation(out, &source, &result)?;
+    } else {
+        let line = match &result {
+            Ok(v) => ClassifyLine {
+                source,
+                verdict: Some(v),
+                error: None,
+            },
+            Err(e) => ClassifyLine {
+                source,
+                verdict: None,
+                error: Some(e.to_string()),
+            },
+        };
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 fn write_explanation(

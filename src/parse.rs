@@ -406,8 +406,82 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
     Ok(mail)
 }
 
+/// Whether a line is an mbox postmark (`From sender date`, RFC 4155): the
+/// sender is one word and the date carries a clock time.
+fn is_postmark(line: &[u8]) -> bool {
+    let Some(rest) = line.strip_prefix(b"From ") else {
+        return false;
+    };
+    let rest = rest.trim_ascii();
+    let Some(space) = rest.iter().position(|b| *b == b' ') else {
+        return false;
+    };
+    let date = rest.get(space..).unwrap_or_default();
+    date.windows(5).any(|w| {
+        w[0].is_ascii_digit()
+            && w[1].is_ascii_digit()
+            && w[2] == b':'
+            && w[3].is_ascii_digit()
+            && w[4].is_ascii_digit()
+    }) || date.windows(4).any(|w| {
+        w[0].is_ascii_digit() && w[1] == b':' && w[2].is_ascii_digit() && w[3].is_ascii_digit()
+    })
+}
+
+/// The messages of an mbox file (RFC 4155): a file whose first line is a
+/// `From sender date` postmark holds one message after each postmark that
+/// starts the file or follows an empty line; the postmarks themselves are
+/// left out. Anything else is one message, returned whole.
+///
+/// IMAP never delivers mbox; this serves `bounced classify` on archives.
+pub fn split_mbox(raw: &[u8]) -> Vec<&[u8]> {
+    let first_line = raw.split(|b| *b == b'\n').next().unwrap_or_default();
+    if !is_postmark(first_line) {
+        return vec![raw];
+    }
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut pos = 0usize;
+    let mut previous_blank = true;
+    for line in raw.split_inclusive(|b| *b == b'\n') {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if previous_blank && is_postmark(content) {
+            if let Some(s) = start {
+                out.push(raw.get(s..pos).unwrap_or_default());
+            }
+            start = Some(pos + line.len());
+        }
+        previous_blank = content.is_empty();
+        pos += line.len();
+    }
+    if let Some(s) = start {
+        out.push(raw.get(s..).unwrap_or_default());
+    }
+    out.retain(|m| !m.trim_ascii().is_empty());
+    if out.is_empty() {
+        out.push(raw);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn mbox_splits_at_postmarks_only() {
+        let m = b"From MAILER-DAEMON  Thu Apr 29 23:34:45 2015\nSubject: one\n\nbody\nFrom here on, text\n\nFrom MAILER-DAEMON Thu Apr 29 23:35:00 2015\nSubject: two\n\nbody\n";
+        let parts = split_mbox(m);
+        assert_eq!(parts.len(), 2);
+        assert!(parts[0].starts_with(b"Subject: one"));
+        assert!(parts[0].ends_with(b"From here on, text\n\n"));
+        assert!(parts[1].starts_with(b"Subject: two"));
+        // Not an mbox: returned whole.
+        let plain = b"Subject: x\n\nFrom a@b 10:00\n";
+        assert_eq!(split_mbox(plain), vec![&plain[..]]);
+        assert_eq!(split_mbox(b""), vec![&b""[..]]);
+    }
+
     use super::*;
 
     /// A message/rfc822 part whose own body declares message/rfc822 again

@@ -463,7 +463,10 @@ fn envelope_rcpt(input: &LayoutInput<'_>) -> Vec<Finding> {
                         diag.push(t);
                     }
                 }
-                // A summary of the envelope says nothing about the stage.
+                // A summary of the envelope says nothing about the stage,
+                // and its error line is the gateway's summary too: carriers'
+                // mail-to-SMS gateways write the same "no such user" for a
+                // subscriber who refused mail as for a number that is gone.
                 (diag, None)
             }
         };

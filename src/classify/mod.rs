@@ -279,6 +279,8 @@ pub struct Finding {
     pub action: Option<String>,
     /// Remote MTA.
     pub remote_mta: Option<String>,
+    /// The DSN's Reporting-MTA: the host that wrote the report.
+    pub reporting_mta: Option<String>,
     /// The diagnostic text, unfolded.
     pub diagnostic: String,
     /// `Diagnostic-Code` type (`smtp`, `x-unix`, …), lower case.
@@ -465,6 +467,13 @@ fn classify_one(mail: &parse::Mail) -> Verdict {
         // message does: a single To of the original is the recipient.
         if let Some(f) = original_recipient(mail, report_text) {
             evidence.push("recipient from the returned message's To".to_string());
+            findings.push(f);
+        }
+    }
+
+    if findings.is_empty() {
+        if let Some(f) = list_server_notice(mail, report_text) {
+            evidence.push("fml list-server notice".to_string());
             findings.push(f);
         }
     }
@@ -681,6 +690,7 @@ fn dsn_findings(mail: &parse::Mail, evidence: &mut Vec<String>) -> Vec<Finding> 
                 reply_code: None,
                 action: r.action.clone(),
                 remote_mta: r.remote_mta.clone(),
+                reporting_mta: report.reporting_mta.clone(),
                 diagnostic: r.diagnostic.clone().unwrap_or_default(),
                 // Delivery into a program (`|procmail …`) that failed is the
                 // local mailer's failure, as an x-unix diagnostic says.
@@ -809,7 +819,10 @@ static TEMPORARY: LazyLock<Regex> = LazyLock::new(|| {
 pub fn decide(f: &Finding) -> Recipient {
     let mut ev: Vec<String> = Vec::new();
     let cleaned = clean_multiline_reply(f.diagnostic.trim());
-    let diag = cleaned.as_str();
+    let full_diag = cleaned.as_str();
+    // What the remote server said, without a relay's label in front of it.
+    let reply_text = remote_reply(full_diag);
+    let diag = reply_text.as_ref();
     // A DSN status that says only its class (x.0.0) gives way to a
     // specific code written in the diagnostic.
     let dsn_specific = f
@@ -882,7 +895,16 @@ pub fn decide(f: &Finding) -> Recipient {
         || TEMPORARY.is_match(basis)
         || (diag.is_empty()
             && status::find_reply_code(basis).is_some_and(|c| (400..500).contains(&c)));
-    let reason = adjust_for_transience(reason, temporary, basis, &mut ev);
+    let mut reason = adjust_for_transience(reason, temporary, basis, &mut ev);
+    if reason.is_hard(true) && rhost::configured_bounce(f.reporting_mta.as_deref()) {
+        // The code and text were chosen by the domain's own rule, not
+        // found by looking the mailbox up: proof of nothing but the rule.
+        ev.push(format!(
+            "reported by a rule-configured bounce service ({}): {reason} claimed, read as filtered",
+            f.reporting_mta.as_deref().unwrap_or("")
+        ));
+        reason = Reason::Filtered;
+    }
     let severity = if !reason.is_failure() || delayed {
         Severity::None
     } else if reason.is_hard(!temporary) && !(temporary && reason == Reason::NotAccept) {
@@ -902,10 +924,10 @@ pub fn decide(f: &Finding) -> Recipient {
         command,
         action,
         remote_mta: f.remote_mta.clone(),
-        diagnostic: if diag.is_empty() {
+        diagnostic: if full_diag.is_empty() {
             None
         } else {
-            Some(truncate(diag, 2000))
+            Some(truncate(full_diag, 2000))
         },
         feedback_type: None,
         evidence: ev,
@@ -983,6 +1005,7 @@ fn reason_holds(
     command: Option<&str>,
     security_class: bool,
     strong: bool,
+    mailbox_name_reply: bool,
 ) -> bool {
     let has = |x: Reason| matched.contains(&x);
     match r {
@@ -1003,6 +1026,11 @@ fn reason_holds(
             if by_status == Some(Reason::UserUnknown) {
                 // An explicit x.1.1 names the mailbox whatever the stage.
                 !softer
+            } else if mailbox_name_reply && strong && has(Reason::UserUnknown) && !softer {
+                // 553 ("mailbox name not allowed", RFC 5321 4.2.2) is a
+                // reply about the mailbox name itself, whatever the
+                // enhanced code's class says.
+                true
             } else if has(Reason::UserUnknown) && !softer {
                 // Refused at RCPT TO: the address. After DATA the recipient
                 // had been accepted, so "unknown user" is a filter's
@@ -1068,11 +1096,10 @@ fn pick_reason(
         ev.push(format!("{} says {r}", f.source));
         return r;
     }
-    let context_diag = if diag.is_empty() {
-        f.context.as_str()
-    } else {
-        diag
-    };
+    // The report text, without a relay's label in front of the reply.
+    let context_text = remote_reply(f.context.trim());
+    let context = context_text.as_ref();
+    let context_diag = if diag.is_empty() { context } else { diag };
     let st_text = st.map(|s| format!("{}.{}.{}", s.class, s.subject, s.detail));
     let any_code = f.status.is_some()
         || status::find_reply_code(context_diag).is_some()
@@ -1096,14 +1123,14 @@ fn pick_reason(
     if f.context_is_own && MULTILINE_FIRST.is_match(diag) {
         // The DSN kept only the first line of a multi-line reply
         // (`550-5.7.1 …`); the transcript in the text has the rest.
-        for r in phrases::all_matches(&f.context) {
+        for r in phrases::all_matches(context) {
             if !matched.contains(&r) {
                 matched.push(r);
             }
         }
     }
     if matched.is_empty() && !f.context.is_empty() {
-        matched = phrases::all_matches(&f.context);
+        matched = phrases::all_matches(context);
         place = "report text";
     }
     // Only a local delivery program's report (x-unix) is read differently.
@@ -1113,16 +1140,12 @@ fn pick_reason(
         .is_none_or(|t| !t.starts_with("x-unix"));
     let security_class = st.is_some_and(|s| s.subject == 7);
     let has_code = st.is_some() || status::find_reply_code(diag).is_some();
-    let phrase_text = if place == "diagnostic" {
-        diag
-    } else {
-        f.context.as_str()
-    };
+    let phrase_text = if place == "diagnostic" { diag } else { context };
     let strong = !f.loose && phrases::strong_user_unknown(phrase_text, has_code);
     // The surrounding text can only soften: a full mailbox or a disabled
     // account named there is believed over a bare "user unknown".
     if place == "diagnostic" && f.context_is_own && !f.context.is_empty() {
-        for r in phrases::all_matches(&f.context) {
+        for r in phrases::all_matches(context) {
             if matches!(
                 r,
                 Reason::MailboxFull | Reason::Suspend | Reason::MesgTooBig
@@ -1140,9 +1163,18 @@ fn pick_reason(
         ev.push(format!("refused at SMTP stage {}", command.unwrap_or("")));
         return Reason::Blocked;
     }
+    let mailbox_name_reply = f.reply_code.or_else(|| status::find_reply_code(diag)) == Some(553);
     if smtp_like {
         for r in FIRST_ORDER {
-            if reason_holds(*r, by_status, &matched, command, security_class, strong) {
+            if reason_holds(
+                *r,
+                by_status,
+                &matched,
+                command,
+                security_class,
+                strong,
+                mailbox_name_reply,
+            ) {
                 if by_status == Some(*r) {
                     ev.push(format!("status names {r}"));
                 } else if matched.contains(r) {
@@ -1223,6 +1255,23 @@ fn pick_reason(
     } else {
         Reason::OnHold
     }
+}
+
+/// A relay's label before the remote server's own reply: an enhanced code,
+/// a dash and the relay's name for that code's category
+/// (`5.1.0 - Unknown address error 550-'5.7.1 … Access denied'`).
+static STATUS_LABEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(^|\s)[245]\.[0-9]{1,3}\.[0-9]{1,3} - [A-Za-z][A-Za-z ()]{2,60}? ([245][0-9][0-9][ -])",
+    )
+    .expect("static regex")
+});
+
+/// The text with such labels removed: a label only names the relay's
+/// category for the code and is no evidence of its own; the reply after it
+/// is. Text without a label is returned as it is.
+fn remote_reply(text: &str) -> std::borrow::Cow<'_, str> {
+    STATUS_LABEL.replace_all(text, "${1}${2}")
 }
 
 static CONNECT_FAILURE: LazyLock<Regex> = LazyLock::new(|| {
@@ -1379,6 +1428,34 @@ static AUTOREPLY_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)auto(?:matic)?[ -]?(?:reply|response|antwort|respon)|out of (?:the )?office|vacation|away from (?:my|the) (?:office|desk)|abwesen|absence|absent|congés|(?-u:\b)OOO(?-u:\b)|不在|自動応答|自動返信").expect("static regex")
 });
 
+/// fml's refusal notices: "Duplicated Message-ID in <list@…>" is its loop
+/// detector declining to distribute a post it has seen before.
+static FML_LOOP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?im)^\s*(duplicated message-id|looped message|mail loop(?: detected)?) in <([^<>\s]+@[^<>\s]+)>")
+        .expect("static regex")
+});
+
+/// A notice from the fml list server (which marks everything it sends with
+/// `X-MLServer: fml`) that it refused a post: the list address failed, for
+/// a reason of the list system's own.
+fn list_server_notice(mail: &parse::Mail, report_text: &str) -> Option<Finding> {
+    let server = mail
+        .header("x-mlserver")
+        .or_else(|| mail.header("x-ml-server"))?;
+    if !server.trim_start().to_ascii_lowercase().starts_with("fml") {
+        return None;
+    }
+    let c = FML_LOOP.captures(report_text)?;
+    let address = address::normalize(c.get(2)?.as_str())?;
+    Some(Finding {
+        address,
+        diagnostic: c.get(0)?.as_str().trim().to_string(),
+        source: "fml notice",
+        reason_hint: Some(Reason::SystemError),
+        ..Finding::default()
+    })
+}
+
 /// An automatic reply (RFC 3834 or a vacation subject): not a bounce; the
 /// replying address is reported with reason `vacation`.
 fn autoreply(mail: &parse::Mail, evidence: &mut Vec<String>) -> Option<Recipient> {
@@ -1458,5 +1535,89 @@ mod tests {
         assert_eq!(v.recipients.len(), 1);
         assert_eq!(v.recipients[0].reason, Reason::MailboxFull);
         assert_eq!(v.recipients[0].severity, Severity::Soft);
+    }
+
+    /// A minimal RFC 3464 report about `u@dest.test`.
+    fn dsn(reporting: &str, status: &str, diag: &str) -> Vec<u8> {
+        format!(
+            "From: MAILER-DAEMON@mx.test\nSubject: Delivery Status Notification (Failure)\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nThis message could not be delivered.\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; {reporting}\n\nFinal-Recipient: rfc822; u@dest.test\nAction: failed\nStatus: {status}\nDiagnostic-Code: smtp; {diag}\n--b--\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn rule_configured_bounce_never_removes() {
+        let v = classify(&dsn(
+            "inbound-smtp.eu-west-1.amazonaws.com",
+            "5.1.1",
+            "550 5.1.1 Mailbox does not exist",
+        ))
+        .unwrap();
+        assert_eq!(v.recipients[0].reason, Reason::Filtered);
+        assert_eq!(v.recipients[0].severity, Severity::Soft);
+        // A soft claim is taken at its word.
+        let v = classify(&dsn(
+            "inbound-smtp.eu-west-1.amazonaws.com",
+            "5.2.2",
+            "552 5.2.2 Mailbox full",
+        ))
+        .unwrap();
+        assert_eq!(v.recipients[0].reason, Reason::MailboxFull);
+        // The same words from an ordinary MTA are a mailbox lookup.
+        let v = classify(&dsn(
+            "mx.dest.test",
+            "5.1.1",
+            "550 5.1.1 Mailbox does not exist",
+        ))
+        .unwrap();
+        assert_eq!(v.recipients[0].severity, Severity::Hard);
+    }
+
+    #[test]
+    fn reply_553_names_the_mailbox() {
+        let v = classify(&dsn(
+            "mx.dest.test",
+            "5.7.1",
+            "553 Invalid recipient u@dest.test",
+        ))
+        .unwrap();
+        assert_eq!(v.recipients[0].reason, Reason::UserUnknown);
+        // A 550 under a security-class code is a filter's pretext.
+        let v = classify(&dsn("mx.dest.test", "5.7.1", "550 5.7.1 User Unknown")).unwrap();
+        assert_eq!(v.recipients[0].reason, Reason::Filtered);
+    }
+
+    #[test]
+    fn relay_label_is_not_evidence() {
+        assert_eq!(
+            remote_reply("5.1.0 - Unknown address error 550-'5.7.1 <b@src.test>... Access denied'"),
+            "550-'5.7.1 <b@src.test>... Access denied'"
+        );
+        assert_eq!(
+            remote_reply("550 5.1.1 user unknown"),
+            "550 5.1.1 user unknown"
+        );
+        let v = classify(&dsn(
+            "out.relay.test",
+            "5.0.0",
+            "5.1.0 - Unknown address error 550-'5.7.1 <b@src.test>... Access denied' (delivery attempts: 0)",
+        ))
+        .unwrap();
+        assert_eq!(v.recipients[0].reason, Reason::SecurityError);
+        assert_eq!(v.recipients[0].severity, Severity::Soft);
+    }
+
+    #[test]
+    fn fml_loop_alert_names_the_list() {
+        let raw = b"From: ml-admin@list.test\nSubject: Loop Alert: Duplicated Message-ID (ml)\nX-MLServer: fml [fml 4.0.3 release]\n\nDuplicated Message-ID in <ml@list.test>.\n";
+        let v = classify(raw).unwrap();
+        assert_eq!(v.recipients.len(), 1);
+        assert_eq!(v.recipients[0].address, "ml@list.test");
+        assert_eq!(v.recipients[0].reason, Reason::SystemError);
+        assert_eq!(v.recipients[0].severity, Severity::Soft);
+        // Without fml's mark the same words are nobody's bounce.
+        let raw =
+            b"From: a@list.test\nSubject: hello\n\nDuplicated Message-ID in <ml@list.test>.\n";
+        assert!(classify(raw).unwrap().recipients.is_empty());
     }
 }

@@ -94,6 +94,11 @@ pub const FAMILIES: &[(Reason, &str)] = &[
         Reason::UserUnknown,
         r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|mailbox|address|local[- ]?part|account|e-?mail address)|no such (?:user|mailbox|recipient|address|account|local user|person|e-?mail)|(?:user|recipient|mailbox|address|account|addressee|e-?mail address|local[- ]?part)(?:'s)? (?:name )?(?:does not|doesn't|do not|did not) exist|(?:user|recipient|mailbox|address|account|addressee)(?: name)? (?:was |is )?not (?:found|known|existing|exist|listed|valid)|invalid (?:recipient|mailbox|user|address|e-?mail address|account)|(?:recipient|mailbox|user|address) (?:is )?invalid|is not a valid (?:mailbox|user|recipient|address)|not a valid (?:mailbox|recipient)|addressee unknown|bad destination (?:mailbox )?address|no mailbox here|mailbox (?:not found|unknown|does not exist|doesn't exist)|no (?:user|mailbox|account) (?:by that name|found|with that name)|unknown or illegal alias|user not local|email account that you tried to reach does not exist|undeliverable address|recipient (?:address )?rejected: (?:user|mailbox|unknown|undeliverable|no such|invalid|access denied)|recipientnotfound|recipient name is not recognized|user (?:does )?not exist|no such user here|mailbox unavailable|requested action not taken: mailbox unavailable|not our customer|address (?:lookup failed|not present)|unknown address|user doesn't have an? \S+ account|recipient not in|is not a known user|non-?existent (?:user|mailbox|recipient|address)|no valid recipients?|mailbox name not allowed|recipient (?:address )?unknown|user account (?:does not|doesn't) exist|(?-u:\b)not listed in (?:the )?(?:public )?(?:name (?:&|and) address book|domino directory|directory)",
     ),
+    // The reporting MTA tells the sender to check the address itself.
+    (
+        Reason::UserUnknown,
+        r"please (?:check|verify) (?:if|that|whether) (?:the )?(?:e-?mail |recipient'?s? )?address is (?:correct|valid|right)",
+    ),
     (
         Reason::UserUnknown,
         r"#?5\.1\.0 address rejected|address unknown|bad (?:address|recipient)|bad[-_]recipient|can't accept user|destination addresses were unknown|destination server rejected recipients|e-?mail address could not be found|invalid mailbox|is not an active address at this host|no account by that name|no mail ?box (?:available|by that name)|no such person at this address|there is no one at this address|not a valid user here|not a local address|was not found in (?:the )?(?:directory|ldap|database)|recipient is not local|user'?s email name is not found|e-?mail address is wrong or no longer valid|unknown virtual user|user missing home directory|no existe (?:dicha persona|ese usuario)",
@@ -105,7 +110,13 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- The domain does not exist ---------------------------------------
     (
         Reason::HostUnknown,
-        r"host (?:or domain name )?(?:is )?(?:unknown|not found)|host \S+ not found|unknown (?:host|domain)|no such (?:host|domain)|domain (?:name )?(?:not found|does not exist|doesn't exist|is not (?:valid|registered)|unknown|not exist)|name or service not known|host not found|name service error|unrouteable (?:mail )?domain|unrou?teable address|the domain is not reachable|couldn't find any host|could not find any host|no (?:mail exchanger|dns|address|a) records? (?:for|found)|bad host ?/? ?domain syntax|domain (?:is )?(?:invalid|not configured)|invalid domain|recipient domain (?:not found|does not exist|must exist)|hostname not found|domain lookup failed|all relevant mx records point to non-existent hosts|does not have (?:a )?valid mx|no route to domain|mail domain mentioned in e-?mail address is unknown|all host address lookups failed permanently|recipient address rejected: unknown domain",
+        r"host (?:or domain name )?(?:is )?(?:unknown|not found)|host \S+ not found|unknown (?:host|domain)|no such (?:host|domain)|domain (?:name )?(?:not found|does not exist|doesn't exist|is not (?:valid|registered)|unknown|not exist)|name or service not known|host not found|unrouteable (?:mail )?domain|unrou?teable address|the domain is not reachable|couldn't find any host|could not find any host|no (?:mail exchanger|dns|address|a) records? (?:for|found)|bad host ?/? ?domain syntax|domain (?:is )?(?:invalid|not configured)|invalid domain|recipient domain (?:not found|does not exist|must exist)|hostname not found|domain lookup failed|all relevant mx records point to non-existent hosts|does not have (?:a )?valid mx|no route to domain|mail domain mentioned in e-?mail address is unknown|all host address lookups failed permanently|recipient address rejected: unknown domain",
+    ),
+    // cPanel's Exim routers say this (their `cannot_route_message`) only
+    // when DNS has no route for the domain: Exim's "Unrouteable address".
+    (
+        Reason::HostUnknown,
+        r"could not deliver mail to \S+\s+the account or domain may not exist",
     ),
     // --- The recipient's own filter ----------------------------------------
     (
@@ -139,6 +150,12 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     (
         Reason::Blocked,
         r"access from ip address \S+ blocked|bad sender ip address|connections? (?:are )?not accepted from ip|(?-u:\b)go away(?-u:\b)|hosts with dynamic ip|invalid ip for sending mail|is in a black ?list|mail server at \S+ is blocked|mail from [0-9.]+ refused|rejected based on blacklist|not currently accepting mail from your ip|on our block ?list|rejecting open proxy|sender ip address rejected|listed as abusive|looks suspiciously like (?:a )?spammer|connection reset by peer|connection was dropped by (?:the )?remote host|too many spams from your ip|your network is temporar(?:y|ily) blacklisted|we do not accept mail from (?:dynamic|hosts with dynamic)|you are not allowed to connect|you are sending spam|messages from \S+ (?:weren't|were not) sent|unwanted messages (?:have been |were )?sent from",
+    ),
+    // A refusal that cites the connecting IP as its parameter (`IP=a.b.c.d`)
+    // is about the sending host.
+    (
+        Reason::Blocked,
+        r"(?:^|[^?&=a-z0-9_.-])ip=\s?\[?[0-9]{1,3}(?:\.[0-9]{1,3}){3}",
     ),
     // --- Content ------------------------------------------------------------
     (
@@ -200,7 +217,13 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::NotAccept,
-        r"an mx or srv record indicated no smtp service|no host found for existing smtp connection|no mx records? (?:found|for)|doesn't receive e-?mail|does not receive e-?mail|does not accept (?:any )?mail|accepts no mail|not accepting (?:any )?(?:mail|messages)|null mx|no mail(?:s)? accepted",
+        r"an mx or srv record indicated no smtp service|no host found for existing smtp connection|no mx records? (?:found|for)|doesn't receive e-?mail|does not receive e-?mail|does not accept (?:any )?mail|accepts no mail|not accepting (?:any )?(?:mail|messages)|null mx|no mail(?:s)? accepted|no mx (?:records? )?found",
+    ),
+    // An MX answer that cannot be used ("MX 0 ." before null-MX support
+    // reads as a malformed reply): the domain publishes no mail host.
+    (
+        Reason::NotAccept,
+        r"type=mx: malformed or unexpected name server reply",
     ),
 ];
 
@@ -230,6 +253,7 @@ static STRONG_USER_UNKNOWN: LazyLock<RegexSet> = LazyLock::new(|| {
         r"addressee unknown|not our customer|user not local",
         r"#?5\.1\.0 address rejected|no such person at this address|there is no one at this address|no account by that name|unknown virtual user|user'?s email name is not found|e-?mail address could not be found|not a valid user here|no existe (?:dicha persona|ese usuario)",
         r"mail\.local: unknown user",
+        r"please (?:check|verify) (?:if|that|whether) (?:the )?(?:e-?mail |recipient'?s? )?address is (?:correct|valid|right)",
         r"not listed in (?:the )?(?:public )?(?:name (?:&|and) address book|domino directory|directory)",
         r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|ディレクトリには見つかりません|ディレクトリのリストにありません|該当するユーザ|存在しない(?:ユーザ|アドレス|メール)",
     ])
@@ -350,6 +374,35 @@ mod tests {
         assert_eq!(
             r("550 SC-001 Unfortunately, messages from 192.0.2.1 weren't sent."),
             Some(Reason::Blocked)
+        );
+        // cPanel's "cannot route" wording means DNS found no route.
+        assert_eq!(
+            r("The mail server could not deliver mail to a@b.test.  The account or domain may not exist, they may be blacklisted, or missing the proper dns entries."),
+            Some(Reason::HostUnknown)
+        );
+        assert_eq!(r("No MX found for domain"), Some(Reason::NotAccept));
+        // (ContentError's "malformed" matches too, but only the first-order
+        // reasons, NotAccept among them, are tried before it.)
+        assert!(all_matches(
+            "Name service error for name=b.test type=MX: Malformed or unexpected name server reply"
+        )
+        .contains(&Reason::NotAccept));
+        assert_eq!(
+            r("554 IP=192.0.2.1 - A problem occurred."),
+            Some(Reason::Blocked)
+        );
+        assert_eq!(
+            r("Unable to deliver message to <a@b.test>. Please check if address is correct."),
+            Some(Reason::UserUnknown)
+        );
+        assert!(strong_user_unknown(
+            "Please check if address is correct.",
+            false
+        ));
+        // …but not a URL's query parameter.
+        assert_eq!(
+            r("550 5.1.1 https://postmaster.example/codes?ip=192.0.2.1#rcp"),
+            None
         );
         assert_eq!(r("hello there"), None);
     }

@@ -488,6 +488,48 @@ fn domain_matches(host: &str, suffix: &str) -> bool {
     host == suffix || host.strip_suffix(suffix).is_some_and(|p| p.ends_with('.'))
 }
 
+/// Carriers' mail-to-SMS/MMS gateways, whose mailboxes are phone numbers.
+const SMS_GATEWAYS: &[&str] = &[
+    "vtext.com",
+    "vzwpix.com",
+    "txt.att.net",
+    "mms.att.net",
+    "tmomail.net",
+    "messaging.sprintpcs.com",
+    "pm.sprint.com",
+    "mymetropcs.com",
+    "sms.myboostmobile.com",
+    "msg.fi.google.com",
+    "text.republicwireless.com",
+    "email.uscc.net",
+    "sms.cricketwireless.net",
+    "mms.cricketwireless.net",
+];
+
+static SMS_NO_SUCH_USER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)no such user|user unknown|unknown user|invalid (?:user|recipient)|user (?:does )?not exist")
+        .expect("static regex")
+});
+
+/// A mail-to-SMS gateway's "no such user": its mailboxes are phone
+/// numbers, so a name that is not one cannot exist there; for a number the
+/// same words also answer a subscriber who blocked mail-to-text, which is
+/// a filter, not proof that the number is gone.
+fn sms_gateway(recipient: &str, diagnostic: &str) -> Option<Reason> {
+    let (local, domain) = recipient.rsplit_once('@')?;
+    if !SMS_GATEWAYS.iter().any(|d| domain_matches(domain, d))
+        || !SMS_NO_SUCH_USER.is_match(diagnostic)
+    {
+        return None;
+    }
+    let digits = local.trim_start_matches('+');
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Some(Reason::Filtered)
+    } else {
+        Some(Reason::UserUnknown)
+    }
+}
+
 /// The reason a provider's fixed wording means, if a rule applies.
 pub fn lookup(
     recipient: &str,
@@ -497,6 +539,9 @@ pub fn lookup(
     command: Option<&str>,
     status: Option<&str>,
 ) -> Option<Reason> {
+    if let Some(r) = sms_gateway(recipient, diagnostic) {
+        return Some(r);
+    }
     let generic = status.is_none_or(|s| s.starts_with("5.0.") || s.starts_with("4.0."));
     let stage_ok = |stage: Stage| match stage {
         Stage::Any => true,
@@ -529,9 +574,69 @@ pub fn lookup(
     None
 }
 
+/// Amazon SES's inbound endpoints (`inbound-smtp.<region>.amazonaws.com`).
+static SES_INBOUND: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[\s;])inbound-smtp\.[a-z0-9-]+\.amazonaws\.com\.?$")
+        .expect("static regex")
+});
+
+/// Whether the report was written by a service whose bounces are rules
+/// configured by the receiving domain rather than the outcome of a mailbox
+/// lookup. Amazon SES accepts a message first and returns it afterwards
+/// only through a receipt rule's Bounce action, whose SMTP reply code,
+/// status code and text the domain owner types in ("Mailbox does not
+/// exist" is one of the console's presets). Such a report says the rule
+/// fired; it does not prove that the address cannot exist.
+pub fn configured_bounce(reporting_mta: Option<&str>) -> bool {
+    reporting_mta.is_some_and(|m| SES_INBOUND.is_match(m.trim()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sms_gateways_read_the_local_part() {
+        let d = "550 - Requested action not taken: no such user here";
+        assert_eq!(
+            lookup("2125550100@vtext.com", None, d, true, None, None),
+            Some(Reason::Filtered)
+        );
+        assert_eq!(
+            lookup("someone@vtext.com", None, d, true, None, None),
+            Some(Reason::UserUnknown)
+        );
+        assert_eq!(
+            lookup("someone@example.com", None, d, true, None, None),
+            None
+        );
+        assert_eq!(
+            lookup(
+                "someone@tmomail.net",
+                None,
+                "552 mailbox full",
+                true,
+                None,
+                None
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn ses_receipt_rules_are_configured() {
+        assert!(configured_bounce(Some(
+            "dns; inbound-smtp.us-west-2.amazonaws.com"
+        )));
+        assert!(configured_bounce(Some(
+            "inbound-smtp.eu-west-1.amazonaws.com"
+        )));
+        assert!(!configured_bounce(Some(
+            "dns; a27-7.smtp-out.us-west-2.amazonses.com"
+        )));
+        assert!(!configured_bounce(Some("dns; mx.example.net")));
+        assert!(!configured_bounce(None));
+    }
 
     #[test]
     fn docomo_stage_decides() {
