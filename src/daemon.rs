@@ -535,8 +535,8 @@ async fn mailbox_loop(
     tracing::info!(mailbox = %m.name, "mailbox task stopped");
 }
 
-/// Cut (uid, size) pairs into FETCH batches: at most [`FETCH_BATCH`]
-/// messages and about [`FETCH_BATCH_BYTES`] each; a message over `cap`
+/// Cut (uid, size) pairs into FETCH batches: at most 50 messages and
+/// about 16 MiB each (`FETCH_BATCH`, `FETCH_BATCH_BYTES`); a message over `cap`
 /// (the mailbox's `max_message_size`) goes alone, read as a prefix of `cap`
 /// bytes (the `Some`).
 pub fn plan_batches(sizes: &[(u32, u32)], cap: u32) -> Vec<(Vec<u32>, Option<u32>)> {
