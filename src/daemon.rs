@@ -265,7 +265,7 @@ async fn connect_and_pass(
     stop: &watch::Receiver<bool>,
 ) -> Result<MailboxPass, PassError> {
     let started = store::now();
-    let mut source = match ImapSource::connect(m, Timeouts::default()).await {
+    let mut source = match connect(m).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(mailbox = %m.name, error = %e, "cannot open mailbox");
@@ -275,6 +275,19 @@ async fn connect_and_pass(
     };
     let result = pass(&mut source, m, policy, store, stop).await;
     source.logout().await;
+    result
+}
+
+/// Open a mailbox's connection (TCP, TLS, login) and count a failure in
+/// `bounced_connect_errors_total`: such a failure never reaches [`pass`],
+/// which counts the failures that come after.
+async fn connect(m: &MailboxConfig) -> Result<ImapSource, ImapError> {
+    let metrics = metrics::global();
+    metrics.connecting(&m.name);
+    let result = ImapSource::connect(m, Timeouts::default()).await;
+    if result.is_err() {
+        metrics.connect_failed(&m.name);
+    }
     result
 }
 
@@ -456,7 +469,7 @@ async fn mailbox_loop(
             status.set(&m.name, "connecting");
             // A server that does not answer must not delay shutdown.
             let mut source = tokio::select! {
-                r = ImapSource::connect(&m, Timeouts::default()) => r?,
+                r = connect(&m) => r?,
                 _ = stopped(&stop) => return Ok(None),
             };
             metrics::global().connected(&m.name, true);
