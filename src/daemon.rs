@@ -40,7 +40,9 @@
 //! `poll_interval`; then passes again on the same connection. Errors close
 //! the connection and retry with capped exponential backoff and jitter
 //! (1 s doubling to 5 min; 15 min after a refused login or certificate,
-//! which need an operator); each distinct error is logged once.
+//! which need an operator); each distinct error is logged once. Beside
+//! them, one small task recomputes the address verdicts that time alone has
+//! changed (soft bounces leaving `soft_window`): at start, then hourly.
 //!
 //! SIGTERM/SIGINT: each task finishes the message in hand, applies the
 //! after-actions it owes, logs out; the process exits 0. SIGHUP re-reads the
@@ -86,6 +88,11 @@ const SETTLE_AFTER: Duration = Duration::from_secs(5);
 /// Longest IDLE before it is re-issued (RFC 2177 servers may drop an IDLE
 /// after 30 minutes).
 const IDLE_MAX: Duration = Duration::from_secs(25 * 60);
+
+/// How often the running daemon recomputes the verdicts that time alone has
+/// changed. Soft windows are days long, so an hour late is close enough,
+/// and a review with nothing due is one indexed query.
+const REVIEW_EVERY: Duration = Duration::from_secs(3600);
 
 /// How long shutdown waits for mailbox tasks to finish the message in hand.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
@@ -207,13 +214,38 @@ pub async fn run(config: &Config, once: bool) -> Result<PassReport, DaemonError>
 }
 
 /// Recompute the address verdicts when the configured policy is not the
-/// one they were computed with.
+/// one they were computed with, then those that time alone has changed.
 async fn follow_policy(store: &Store, policy: &PolicyConfig) -> Result<(), StoreError> {
     let n = store.apply_policy(policy, store::now()).await?;
     if n > 0 {
         tracing::info!(addresses = n, "policy changed: address verdicts recomputed");
     }
+    review_verdicts(store, policy).await
+}
+
+/// Recompute the verdicts whose soft bounces left (or entered) the window
+/// since they were computed: without it an address would stay `remove`
+/// until its next bounce, which for a recovered mailbox never comes.
+async fn review_verdicts(store: &Store, policy: &PolicyConfig) -> Result<(), StoreError> {
+    let n = store.refresh_due(policy, store::now()).await?;
+    if n > 0 {
+        tracing::info!(
+            addresses = n,
+            "address verdicts recomputed: soft bounces left the window"
+        );
+    }
     Ok(())
+}
+
+/// Every [`REVIEW_EVERY`] until `stop`, recompute the verdicts that are due
+/// (the first review is at start, in [`follow_policy`]).
+async fn review_loop(store: Store, policy: PolicyConfig, stop: watch::Receiver<bool>) {
+    while !sleep_or_stop(REVIEW_EVERY, &stop).await {
+        if let Err(e) = review_verdicts(&store, &policy).await {
+            // Nothing is lost: the rows stay due and the next review retries.
+            tracing::warn!(error = %e, "cannot recompute aged address verdicts");
+        }
+    }
 }
 
 /// Set `stop` on SIGTERM or SIGINT.
@@ -312,6 +344,11 @@ async fn run_forever(mut config: Config, store: &Store, stop: &watch::Receiver<b
             let status = status.clone();
             tasks.spawn(async move { mailbox_loop(m, policy, store, stop, status).await });
         }
+        tasks.spawn(review_loop(
+            store.clone(),
+            config.policy.clone(),
+            gen_rx.clone(),
+        ));
         tracing::info!(mailboxes = config.mailboxes.len(), "bounced running");
         notify::send(if first {
             "READY=1"
