@@ -13,6 +13,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
+# Broken or private doc links are errors, so the API docs stay buildable.
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
+
 # Doc tests are not in --all-targets; they run first so that the suite's
 # own summary lines close the output.
 echo "== cargo test --doc"

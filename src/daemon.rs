@@ -40,7 +40,9 @@
 //! `poll_interval`; then passes again on the same connection. Errors close
 //! the connection and retry with capped exponential backoff and jitter
 //! (1 s doubling to 5 min; 15 min after a refused login or certificate,
-//! which need an operator); each distinct error is logged once.
+//! which need an operator); each distinct error is logged once. Beside
+//! them, one small task recomputes the address verdicts that time alone has
+//! changed (soft bounces leaving `soft_window`): at start, then hourly.
 //!
 //! SIGTERM/SIGINT: each task finishes the message in hand, applies the
 //! after-actions it owes, logs out; the process exits 0. SIGHUP re-reads the
@@ -86,6 +88,11 @@ const SETTLE_AFTER: Duration = Duration::from_secs(5);
 /// Longest IDLE before it is re-issued (RFC 2177 servers may drop an IDLE
 /// after 30 minutes).
 const IDLE_MAX: Duration = Duration::from_secs(25 * 60);
+
+/// How often the running daemon recomputes the verdicts that time alone has
+/// changed. Soft windows are days long, so an hour late is close enough,
+/// and a review with nothing due is one indexed query.
+const REVIEW_EVERY: Duration = Duration::from_secs(3600);
 
 /// How long shutdown waits for mailbox tasks to finish the message in hand.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
@@ -207,13 +214,38 @@ pub async fn run(config: &Config, once: bool) -> Result<PassReport, DaemonError>
 }
 
 /// Recompute the address verdicts when the configured policy is not the
-/// one they were computed with.
+/// one they were computed with, then those that time alone has changed.
 async fn follow_policy(store: &Store, policy: &PolicyConfig) -> Result<(), StoreError> {
     let n = store.apply_policy(policy, store::now()).await?;
     if n > 0 {
         tracing::info!(addresses = n, "policy changed: address verdicts recomputed");
     }
+    review_verdicts(store, policy).await
+}
+
+/// Recompute the verdicts whose soft bounces left (or entered) the window
+/// since they were computed: without it an address would stay `remove`
+/// until its next bounce, which for a recovered mailbox never comes.
+async fn review_verdicts(store: &Store, policy: &PolicyConfig) -> Result<(), StoreError> {
+    let n = store.refresh_due(policy, store::now()).await?;
+    if n > 0 {
+        tracing::info!(
+            addresses = n,
+            "address verdicts recomputed: soft bounces left the window"
+        );
+    }
     Ok(())
+}
+
+/// Every [`REVIEW_EVERY`] until `stop`, recompute the verdicts that are due
+/// (the first review is at start, in [`follow_policy`]).
+async fn review_loop(store: Store, policy: PolicyConfig, stop: watch::Receiver<bool>) {
+    while !sleep_or_stop(REVIEW_EVERY, &stop).await {
+        if let Err(e) = review_verdicts(&store, &policy).await {
+            // Nothing is lost: the rows stay due and the next review retries.
+            tracing::warn!(error = %e, "cannot recompute aged address verdicts");
+        }
+    }
 }
 
 /// Set `stop` on SIGTERM or SIGINT.
@@ -265,7 +297,7 @@ async fn connect_and_pass(
     stop: &watch::Receiver<bool>,
 ) -> Result<MailboxPass, PassError> {
     let started = store::now();
-    let mut source = match ImapSource::connect(m, Timeouts::default()).await {
+    let mut source = match connect(m).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(mailbox = %m.name, error = %e, "cannot open mailbox");
@@ -275,6 +307,19 @@ async fn connect_and_pass(
     };
     let result = pass(&mut source, m, policy, store, stop).await;
     source.logout().await;
+    result
+}
+
+/// Open a mailbox's connection (TCP, TLS, login) and count a failure in
+/// `bounced_connect_errors_total`: such a failure never reaches [`pass`],
+/// which counts the failures that come after.
+async fn connect(m: &MailboxConfig) -> Result<ImapSource, ImapError> {
+    let metrics = metrics::global();
+    metrics.connecting(&m.name);
+    let result = ImapSource::connect(m, Timeouts::default()).await;
+    if result.is_err() {
+        metrics.connect_failed(&m.name);
+    }
     result
 }
 
@@ -299,6 +344,11 @@ async fn run_forever(mut config: Config, store: &Store, stop: &watch::Receiver<b
             let status = status.clone();
             tasks.spawn(async move { mailbox_loop(m, policy, store, stop, status).await });
         }
+        tasks.spawn(review_loop(
+            store.clone(),
+            config.policy.clone(),
+            gen_rx.clone(),
+        ));
         tracing::info!(mailboxes = config.mailboxes.len(), "bounced running");
         notify::send(if first {
             "READY=1"
@@ -456,7 +506,7 @@ async fn mailbox_loop(
             status.set(&m.name, "connecting");
             // A server that does not answer must not delay shutdown.
             let mut source = tokio::select! {
-                r = ImapSource::connect(&m, Timeouts::default()) => r?,
+                r = connect(&m) => r?,
                 _ = stopped(&stop) => return Ok(None),
             };
             metrics::global().connected(&m.name, true);
@@ -535,8 +585,8 @@ async fn mailbox_loop(
     tracing::info!(mailbox = %m.name, "mailbox task stopped");
 }
 
-/// Cut (uid, size) pairs into FETCH batches: at most [`FETCH_BATCH`]
-/// messages and about [`FETCH_BATCH_BYTES`] each; a message over `cap`
+/// Cut (uid, size) pairs into FETCH batches: at most 50 messages and
+/// about 16 MiB each (`FETCH_BATCH`, `FETCH_BATCH_BYTES`); a message over `cap`
 /// (the mailbox's `max_message_size`) goes alone, read as a prefix of `cap`
 /// bytes (the `Some`).
 pub fn plan_batches(sizes: &[(u32, u32)], cap: u32) -> Vec<(Vec<u32>, Option<u32>)> {

@@ -756,7 +756,9 @@ impl ImapSource {
     /// Empty the channel of unsolicited responses (EXISTS, EXPUNGE, flag
     /// changes); it holds 100 entries and drops the rest, so stale news
     /// must not pile up. Returns whether new messages were announced; a BYE
-    /// (the server closing the connection) is kept for [`Self::take_bye`].
+    /// (the server closing the connection) is kept, so that a size or
+    /// message fetch it cut short fails with [`ImapError::Bye`] instead of
+    /// returning a partial answer.
     pub fn drain(&mut self) -> bool {
         let mut news = false;
         while let Ok(r) = self.session.unsolicited_responses.try_recv() {

@@ -1,5 +1,13 @@
-//! Prometheus metrics: counters by mailbox, kind and reason, last-success
-//! timestamps and connection state, served on `[metrics] listen`.
+//! Prometheus metrics: counters by mailbox, kind and reason, failed
+//! connection attempts and failed passes, last-success timestamps and
+//! connection state, served on `[metrics] listen`.
+//!
+//! Failures are counted where they happen, in two counters that never count
+//! the same failure: `connect_errors` for an attempt to reach the mailbox
+//! (TCP connect, TLS handshake, login) that failed, `pass_errors` for a pass
+//! that failed on an open connection. A server that is down or refuses the
+//! password never gets as far as a pass, so without the first counter it
+//! would show only as `connected` 0.
 //!
 //! The figures are kept in memory by the daemon as it works (counters start
 //! at zero with the process, as Prometheus expects); the database remains
@@ -31,6 +39,7 @@ pub struct Metrics {
     messages: Family<Labels, Counter>,
     recipients: Family<Labels, Counter>,
     pass_errors: Family<Labels, Counter>,
+    connect_errors: Family<Labels, Counter>,
     last_success: Family<Labels, Gauge>,
     connected: Family<Labels, Gauge>,
 }
@@ -54,6 +63,7 @@ impl Metrics {
         let messages = Family::<Labels, Counter>::default();
         let recipients = Family::<Labels, Counter>::default();
         let pass_errors = Family::<Labels, Counter>::default();
+        let connect_errors = Family::<Labels, Counter>::default();
         let last_success = Family::<Labels, Gauge>::default();
         let connected = Family::<Labels, Gauge>::default();
         registry.register(
@@ -68,8 +78,13 @@ impl Metrics {
         );
         registry.register(
             "pass_errors",
-            "Passes over a mailbox that failed",
+            "Passes over a mailbox that failed after connecting",
             pass_errors.clone(),
+        );
+        registry.register(
+            "connect_errors",
+            "Attempts to reach a mailbox (connect, TLS, login) that failed",
+            connect_errors.clone(),
         );
         registry.register(
             "last_success_timestamp_seconds",
@@ -86,6 +101,7 @@ impl Metrics {
             messages,
             recipients,
             pass_errors,
+            connect_errors,
             last_success,
             connected,
         }
@@ -115,6 +131,23 @@ impl Metrics {
     /// Count a pass that failed.
     pub fn pass_failed(&self, mailbox: &str) {
         self.pass_errors
+            .get_or_create(&labels(&[("mailbox", mailbox)]))
+            .inc();
+    }
+
+    /// Note an attempt to reach the mailbox: makes its error counters exist
+    /// at zero, so that `increase()` and `rate()` see their first failure (a
+    /// series that appears at 1 has no increase to show).
+    pub fn connecting(&self, mailbox: &str) {
+        let mailbox = labels(&[("mailbox", mailbox)]);
+        // Creating the series is the point; the returned handle is not needed.
+        let _ = self.connect_errors.get_or_create(&mailbox);
+        let _ = self.pass_errors.get_or_create(&mailbox);
+    }
+
+    /// Count an attempt to reach the mailbox (connect, TLS, login) that failed.
+    pub fn connect_failed(&self, mailbox: &str) {
+        self.connect_errors
             .get_or_create(&labels(&[("mailbox", mailbox)]))
             .inc();
     }
@@ -216,6 +249,9 @@ mod tests {
         m.recipient("lists", "userunknown");
         m.pass_succeeded("lists", 1_800_000_000);
         m.connected("lists", true);
+        m.connecting("down");
+        m.connecting("lists");
+        m.connect_failed("down");
         let text = m.render();
         assert!(
             text.contains(r#"bounced_messages_total{mailbox="lists",kind="bounce"} 2"#),
@@ -228,6 +264,9 @@ mod tests {
             text.contains(r#"bounced_last_success_timestamp_seconds{mailbox="lists"} 1800000000"#)
         );
         assert!(text.contains(r#"bounced_connected{mailbox="lists"} 1"#));
+        assert!(text.contains(r#"bounced_connect_errors_total{mailbox="down"} 1"#));
+        assert!(text.contains(r#"bounced_connect_errors_total{mailbox="lists"} 0"#));
+        assert!(text.contains(r#"bounced_pass_errors_total{mailbox="lists"} 0"#));
         assert!(text.trim_end().ends_with("# EOF"));
     }
 

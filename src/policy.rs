@@ -9,6 +9,10 @@
 //!   soft bounces fall within `soft_window`, their first and last at least
 //!   `soft_min_days` apart: then `remove`. Only reasons in `soft_reasons`
 //!   count, so a blocklisted sending IP never removes a subscriber.
+//! - A soft verdict therefore ages: when counted bounces leave the window it
+//!   can go back from `remove` to `keep` with no new bounce. Each decision
+//!   says when that can next happen ([`Decision::review_at`]), so the store
+//!   recomputes only the verdicts that are due.
 
 use crate::classify::Reason;
 use crate::config::PolicyConfig;
@@ -103,6 +107,11 @@ pub struct Decision {
     pub action: Action,
     /// One sentence an operator can read: why this action.
     pub why: String,
+    /// When this verdict may next change without a new bounce (Unix
+    /// seconds): the second a counted soft bounce leaves `soft_window`, or a
+    /// future-dated one enters it. `None` when only a new bounce can change
+    /// it (a hard bounce decided it, or no soft bounce counts).
+    pub review_at: Option<i64>,
 }
 
 const DAY: i64 = 86_400;
@@ -117,10 +126,24 @@ pub fn decide(policy: &PolicyConfig, hard: bool, soft: &[SoftBounce], now: i64) 
             status: AddressStatus::HardFail,
             action: Action::Remove,
             why: "hard bounce: the address cannot exist".into(),
+            review_at: None,
         };
     }
     let window = i64::try_from(policy.soft_window.as_secs()).unwrap_or(i64::MAX);
     let since = now.saturating_sub(window);
+    // A bounce counts while `since <= at <= now`: one in the window stops
+    // counting the second after `at + window`, a future-dated one starts at `at`.
+    let review_at = soft
+        .iter()
+        .filter(|b| b.at >= since && policy.soft_reasons.contains(&b.reason))
+        .map(|b| {
+            if b.at > now {
+                b.at
+            } else {
+                b.at.saturating_add(window).saturating_add(1)
+            }
+        })
+        .min();
     let mut counted: Vec<i64> = soft
         .iter()
         .filter(|b| b.at >= since && b.at <= now && policy.soft_reasons.contains(&b.reason))
@@ -143,6 +166,7 @@ pub fn decide(policy: &PolicyConfig, hard: bool, soft: &[SoftBounce], now: i64) 
                  (limit {}, at least {} days)",
                 policy.soft_limit, policy.soft_min_days
             ),
+            review_at,
         }
     } else {
         Decision {
@@ -152,6 +176,7 @@ pub fn decide(policy: &PolicyConfig, hard: bool, soft: &[SoftBounce], now: i64) 
                 "{n} of {} counted soft bounces within {window_text}, spread over {span_days} of {} days",
                 policy.soft_limit, policy.soft_min_days
             ),
+            review_at,
         }
     }
 }
@@ -314,6 +339,32 @@ mod tests {
             decide(&PolicyConfig::default(), false, &history, NOW).action,
             Action::Keep
         );
+    }
+
+    #[test]
+    fn a_soft_verdict_is_due_when_its_oldest_counted_bounce_leaves_the_window() {
+        let p = PolicyConfig::default();
+        let history: Vec<_> = [0, 3, 6, 9, 12]
+            .iter()
+            .map(|d| soft(*d, Reason::MailboxFull))
+            .chain([soft(45, Reason::MailboxFull), soft(1, Reason::Blocked)])
+            .collect();
+        let d = decide(&p, false, &history, NOW);
+        assert_eq!(d.action, Action::Remove, "{}", d.why);
+        // Neither the bounce already out of the window nor the reason that
+        // does not count decides when the verdict changes.
+        let due = NOW - 12 * DAY + 30 * DAY + 1;
+        assert_eq!(d.review_at, Some(due));
+        assert_eq!(decide(&p, false, &history, due - 1).action, Action::Remove);
+        let later = decide(&p, false, &history, due);
+        assert_eq!(later.action, Action::Keep, "{}", later.why);
+        assert!(later.why.starts_with("4 of 5"), "{}", later.why);
+
+        let ahead = decide(&p, false, &[soft(-2, Reason::MailboxFull)], NOW);
+        assert_eq!(ahead.review_at, Some(NOW + 2 * DAY), "enters the window");
+        assert_eq!(decide(&p, true, &history, NOW).review_at, None, "hard");
+        let uncounted = decide(&p, false, &[soft(0, Reason::Blocked)], NOW);
+        assert_eq!(uncounted.review_at, None);
     }
 
     fn bounce(days_ago: i64, hard: bool, verified: Option<bool>) -> Bounce {

@@ -220,8 +220,31 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// The address verdicts, filtered, ordered by address.
+    /// The address verdicts as of now, filtered, ordered by address: what
+    /// `bounced addresses` prints. See [`Store::addresses_at`].
     pub async fn addresses(&self, filter: &AddressFilter) -> Result<Vec<AddressRow>, StoreError> {
+        self.addresses_at(filter, now()).await
+    }
+
+    /// The address verdicts as of `now`, filtered, ordered by address.
+    ///
+    /// Verdicts that time alone has changed since they were stored (soft
+    /// bounces that left the window) are recomputed first, with the policy
+    /// recorded by [`Store::apply_policy`], so that the answer does not
+    /// depend on whether the daemon ran lately. Without a recorded policy
+    /// (no daemon ever opened this database) the rows are read as stored.
+    pub async fn addresses_at(
+        &self,
+        filter: &AddressFilter,
+        now: i64,
+    ) -> Result<Vec<AddressRow>, StoreError> {
+        match self.recorded_policy().await? {
+            Some((policy, require_verified)) => {
+                self.refresh_due_with(&policy, require_verified, now)
+                    .await?;
+            }
+            None => tracing::debug!("no recorded policy: address verdicts read as stored"),
+        }
         let rows = sqlx::query(
             "SELECT address, status, action, hard_count, soft_count, first_bounce, last_bounce, \
                     last_reason, why, verified \
@@ -481,10 +504,7 @@ impl Store {
     /// address from its history. Returns how many addresses were recomputed.
     pub async fn apply_policy(&self, policy: &PolicyConfig, now: i64) -> Result<usize, StoreError> {
         let wanted = policy_text(policy);
-        let current: Option<String> =
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'policy'")
-                .fetch_optional(&self.pool)
-                .await?;
+        let current = self.recorded_policy_text().await?;
         if current.as_deref() == Some(wanted.as_str()) {
             return Ok(0);
         }
@@ -492,15 +512,8 @@ impl Store {
             sqlx::query_scalar("SELECT address FROM addresses ORDER BY address")
                 .fetch_all(&self.pool)
                 .await?;
-        // Short transactions, so that a big table does not hold the write
-        // lock against other writers for long.
-        for chunk in addresses.chunks(500) {
-            let mut tx = self.begin_immediate().await?;
-            for address in chunk {
-                update_address(&mut tx, address, policy, now).await?;
-            }
-            tx.commit().await?;
-        }
+        self.recompute(&addresses, policy, policy.require_verified(), now)
+            .await?;
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ('policy', ?1) \
              ON CONFLICT (key) DO UPDATE SET value = ?1",
@@ -509,6 +522,73 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(addresses.len())
+    }
+
+    /// Recompute the verdicts that time alone may have changed by `now`
+    /// (`review_at` passed: a counted soft bounce left `soft_window`, or a
+    /// future-dated one entered it), with `policy`, the one the verdicts
+    /// follow (call [`Store::apply_policy`] first). Returns how many were
+    /// recomputed; when none is due it costs one indexed query.
+    pub async fn refresh_due(&self, policy: &PolicyConfig, now: i64) -> Result<usize, StoreError> {
+        self.refresh_due_with(policy, policy.require_verified(), now)
+            .await
+    }
+
+    async fn refresh_due_with(
+        &self,
+        policy: &PolicyConfig,
+        require_verified: bool,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        let due: Vec<String> = sqlx::query_scalar(
+            "SELECT address FROM addresses WHERE review_at <= ?1 ORDER BY address",
+        )
+        .bind(rfc3339(now))
+        .fetch_all(&self.pool)
+        .await?;
+        self.recompute(&due, policy, require_verified, now).await?;
+        Ok(due.len())
+    }
+
+    /// Recompute these addresses' verdicts from their histories.
+    async fn recompute(
+        &self,
+        addresses: &[String],
+        policy: &PolicyConfig,
+        require_verified: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        // Short transactions, so that a big table does not hold the write
+        // lock against other writers for long.
+        for chunk in addresses.chunks(500) {
+            let mut tx = self.begin_immediate().await?;
+            for address in chunk {
+                update_address(&mut tx, address, policy, require_verified, now).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn recorded_policy_text(&self) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'policy'")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The policy the verdicts were computed with, and whether it requires
+    /// verified bounces; `None` when none is recorded, or when the text is
+    /// not understood (written by another version: then the next daemon
+    /// start recomputes everything anyway).
+    async fn recorded_policy(&self) -> Result<Option<(PolicyConfig, bool)>, StoreError> {
+        let text = self.recorded_policy_text().await?;
+        let parsed = text.as_deref().and_then(parse_policy_text);
+        if let (Some(text), None) = (&text, &parsed) {
+            tracing::warn!(policy = %text, "recorded policy not understood: verdicts read as stored");
+        }
+        Ok(parsed)
     }
 
     /// Per-mailbox counts for `bounced stats`: messages by kind and bounce
@@ -665,7 +745,7 @@ impl Store {
             }
         }
         for address in &touched {
-            update_address(&mut tx, address, policy, now).await?;
+            update_address(&mut tx, address, policy, policy.require_verified(), now).await?;
         }
         tx.commit().await?;
         Ok(Recorded::Stored {
@@ -676,11 +756,14 @@ impl Store {
     }
 }
 
-/// Recompute one address's verdict from its whole failure history.
+/// Recompute one address's verdict from its whole failure history, as of
+/// `now`. `require_verified` is passed apart from `policy` because a policy
+/// read back from the database has no `[verify]` keys.
 async fn update_address(
     tx: &mut Transaction<'static, Sqlite>,
     address: &str,
     policy: &PolicyConfig,
+    require_verified: bool,
     now: i64,
 ) -> Result<(), StoreError> {
     let rows = sqlx::query(
@@ -724,17 +807,26 @@ async fn update_address(
         last_status = r.try_get("status")?;
     }
     let (Some(first), Some(last)) = (first, last) else {
+        // No failure on record (cannot happen while events are never
+        // deleted): nothing to decide, and nothing for time to change.
+        sqlx::query("UPDATE addresses SET review_at = NULL WHERE address = ?1")
+            .bind(address)
+            .execute(&mut **tx)
+            .await?;
         return Ok(());
     };
-    let trusted = policy::decide_history(policy, policy.require_verified(), &history, now);
+    let trusted = policy::decide_history(policy, require_verified, &history, now);
     let decision = trusted.decision;
+    // Beyond year 9999 RFC 3339 text no longer sorts as text: that far
+    // away is never.
+    let review_at = decision.review_at.filter(|t| *t < YEAR_10000).map(rfc3339);
     sqlx::query(
         "INSERT INTO addresses (address, status, action, hard_count, soft_count, first_bounce, \
-             last_bounce, last_reason, last_status, why, updated_at, verified) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             last_bounce, last_reason, last_status, why, updated_at, verified, review_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
          ON CONFLICT (address) DO UPDATE SET status = ?2, action = ?3, hard_count = ?4, \
              soft_count = ?5, first_bounce = ?6, last_bounce = ?7, last_reason = ?8, \
-             last_status = ?9, why = ?10, updated_at = ?11, verified = ?12",
+             last_status = ?9, why = ?10, updated_at = ?11, verified = ?12, review_at = ?13",
     )
     .bind(address)
     .bind(decision.status.as_str())
@@ -748,10 +840,14 @@ async fn update_address(
     .bind(decision.why)
     .bind(rfc3339(now))
     .bind(i64::from(trusted.verified))
+    .bind(review_at)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
+
+/// 10000-01-01T00:00:00Z, Unix seconds.
+const YEAR_10000: i64 = 253_402_300_800;
 
 /// A canonical text form of a policy, to notice when it changes.
 fn policy_text(p: &PolicyConfig) -> String {
@@ -765,6 +861,44 @@ fn policy_text(p: &PolicyConfig) -> String {
         reasons.join(","),
         p.require_verified()
     )
+}
+
+/// Read back [`policy_text`]: the policy (without `[verify]` keys, which the
+/// verdicts do not need) and `require_verified`. `None` unless every field
+/// is there and understood.
+fn parse_policy_text(text: &str) -> Option<(PolicyConfig, bool)> {
+    let (mut limit, mut window, mut min_days, mut reasons, mut require) =
+        (None, None, None, None, None);
+    for field in text.split_whitespace() {
+        let (key, value) = field.split_once('=')?;
+        match key {
+            "soft_limit" => limit = Some(value.parse().ok()?),
+            "soft_window" => {
+                let secs = value.strip_suffix('s')?.parse().ok()?;
+                window = Some(std::time::Duration::from_secs(secs));
+            }
+            "soft_min_days" => min_days = Some(value.parse().ok()?),
+            "soft_reasons" => {
+                reasons = Some(
+                    value
+                        .split(',')
+                        .filter(|r| !r.is_empty())
+                        .map(|r| r.parse().ok())
+                        .collect::<Option<_>>()?,
+                )
+            }
+            "require_verified" => require = Some(value.parse().ok()?),
+            _ => return None,
+        }
+    }
+    let policy = PolicyConfig {
+        soft_limit: limit?,
+        soft_window: window?,
+        soft_min_days: min_days?,
+        soft_reasons: reasons?,
+        verify: None,
+    };
+    Some((policy, require?))
 }
 
 fn is_memory(file: &Path) -> bool {
@@ -973,10 +1107,8 @@ mod tests {
             store.record(&m, &v, &lenient, now).await.unwrap();
         }
         let action = |rows: Vec<AddressRow>| rows[0].action.clone();
-        assert_eq!(
-            action(store.addresses(&AddressFilter::default()).await.unwrap()),
-            "keep"
-        );
+        let all = AddressFilter::default();
+        assert_eq!(action(store.addresses_at(&all, now).await.unwrap()), "keep");
         let strict = PolicyConfig {
             soft_limit: 3,
             soft_min_days: 7,
@@ -984,7 +1116,7 @@ mod tests {
         };
         assert_eq!(store.apply_policy(&strict, now).await.unwrap(), 1);
         assert_eq!(
-            action(store.addresses(&AddressFilter::default()).await.unwrap()),
+            action(store.addresses_at(&all, now).await.unwrap()),
             "remove"
         );
         assert_eq!(
@@ -993,10 +1125,180 @@ mod tests {
             "unchanged policy"
         );
         assert_eq!(store.apply_policy(&lenient, now).await.unwrap(), 1);
+        assert_eq!(action(store.addresses_at(&all, now).await.unwrap()), "keep");
+    }
+
+    /// Record one bounce for `address`, `days_ago` days before `now`.
+    async fn bounce_at(
+        store: &Store,
+        uid: u32,
+        address: &str,
+        reason: Reason,
+        days_ago: i64,
+        now: i64,
+    ) {
+        let severity = if reason == Reason::UserUnknown {
+            Severity::Hard
+        } else {
+            Severity::Soft
+        };
+        let mut m = msg(uid, &format!("age{uid}"));
+        m.date = Some(now - days_ago * 86_400);
+        let v = Ok(verdict(
+            Kind::Bounce,
+            vec![recipient(address, reason, severity)],
+        ));
+        store
+            .record(&m, &v, &PolicyConfig::default(), now)
+            .await
+            .unwrap();
+    }
+
+    /// Enough soft bounces, spread out enough, for the default policy to
+    /// remove `address` at `now` (UIDs 1 to 5).
+    async fn five_soft_bounces_over_20_days(store: &Store, address: &str, now: i64) {
+        for (i, days_ago) in [20, 15, 10, 5, 0].into_iter().enumerate() {
+            let uid = i as u32 + 1;
+            bounce_at(store, uid, address, Reason::MailboxFull, days_ago, now).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn soft_verdicts_age_out_of_the_window_by_time_alone() {
+        let (_d, store) = temp_store().await;
+        let p = PolicyConfig::default();
+        let day = 86_400;
+        let now = 1_800_000_000;
+        // Five counted soft bounces over 20 days: remove. One 25 days ago:
+        // keep. A hard bounce 40 days ago: remove, whatever the time.
+        five_soft_bounces_over_20_days(&store, "full@x.org", now).await;
+        bounce_at(&store, 10, "once@x.org", Reason::MailboxFull, 25, now).await;
+        bounce_at(&store, 11, "gone@x.org", Reason::UserUnknown, 40, now).await;
+        assert_eq!(store.apply_policy(&p, now).await.unwrap(), 3);
+        let verdicts = |rows: Vec<AddressRow>| {
+            rows.into_iter()
+                .map(|r| (r.address, r.action, r.why))
+                .collect::<Vec<_>>()
+        };
+        let all = AddressFilter::default();
+        let before = verdicts(store.addresses_at(&all, now).await.unwrap());
+        assert_eq!(before[0].0, "full@x.org");
+        assert_eq!(before[0].1, "remove", "{}", before[0].2);
+        assert!(before[2].2.starts_with("1 of 5"), "{}", before[2].2);
         assert_eq!(
-            action(store.addresses(&AddressFilter::default()).await.unwrap()),
+            store.refresh_due(&p, now).await.unwrap(),
+            0,
+            "nothing due yet"
+        );
+
+        // Eleven days later, with no new bounce, the oldest of full@'s five
+        // and once@'s only one have left the 30-day window.
+        let later = now + 11 * day;
+        assert_eq!(store.refresh_due(&p, later).await.unwrap(), 2);
+        let after = verdicts(store.addresses_at(&all, later).await.unwrap());
+        let got: Vec<_> = after
+            .iter()
+            .map(|(a, action, _)| (a.as_str(), action.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("full@x.org", "keep"),
+                ("gone@x.org", "remove"),
+                ("once@x.org", "keep")
+            ]
+        );
+        assert!(after[0].2.starts_with("4 of 5"), "{}", after[0].2);
+        assert!(after[2].2.starts_with("0 of 5"), "{}", after[2].2);
+        let status: String =
+            sqlx::query_scalar("SELECT status FROM addresses WHERE address = 'full@x.org'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(status, "soft_fail");
+        // Only full@ can still change (its four counted bounces will leave);
+        // its next review is when the bounce of 15 days ago leaves.
+        assert_eq!(store.refresh_due(&p, later).await.unwrap(), 0);
+        let due: Vec<(String, Option<String>)> =
+            sqlx::query_as("SELECT address, review_at FROM addresses ORDER BY address")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            due,
+            [
+                ("full@x.org".into(), Some(rfc3339(now + 15 * day + 1))),
+                ("gone@x.org".into(), None),
+                ("once@x.org".into(), None),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn reading_addresses_brings_due_verdicts_up_to_date() {
+        // What `bounced addresses` sees when the daemon has not run since
+        // the bounces aged: the answer for the time of reading.
+        let (_d, store) = temp_store().await;
+        let p = PolicyConfig::default();
+        let now = 1_800_000_000;
+        five_soft_bounces_over_20_days(&store, "full@x.org", now).await;
+        let all = AddressFilter::default();
+        let remove = AddressFilter {
+            action: Some(Action::Remove),
+            ..AddressFilter::default()
+        };
+        // No recorded policy yet: read as stored.
+        assert_eq!(
+            store
+                .addresses_at(&remove, now + 40 * 86_400)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        store.apply_policy(&p, now).await.unwrap();
+        assert_eq!(store.addresses_at(&remove, now).await.unwrap().len(), 1);
+        let later = now + 11 * 86_400;
+        assert!(store.addresses_at(&remove, later).await.unwrap().is_empty());
+        assert_eq!(
+            store.addresses_at(&all, later).await.unwrap()[0].action,
             "keep"
         );
+        assert_eq!(
+            store.refresh_due(&p, later).await.unwrap(),
+            0,
+            "already done"
+        );
+    }
+
+    #[test]
+    fn the_recorded_policy_reads_back() {
+        let p = PolicyConfig {
+            soft_limit: 3,
+            soft_window: Duration::from_secs(10 * 86_400),
+            soft_min_days: 2,
+            ..PolicyConfig::default()
+        };
+        let (back, require) = parse_policy_text(&policy_text(&p)).unwrap();
+        assert_eq!(policy_text(&back), policy_text(&p));
+        assert_eq!(back.soft_reasons, p.soft_reasons);
+        assert!(!require);
+        let required = policy_text(&p).replace("require_verified=false", "require_verified=true");
+        assert_eq!(parse_policy_text(&required).map(|(_, r)| r), Some(true));
+        let none = PolicyConfig {
+            soft_reasons: Default::default(),
+            ..p.clone()
+        };
+        assert_eq!(
+            parse_policy_text(&policy_text(&none)).map(|(b, _)| b.soft_reasons.len()),
+            Some(0)
+        );
+        assert!(
+            parse_policy_text("soft_limit=3").is_none(),
+            "fields missing"
+        );
+        assert!(parse_policy_text(&policy_text(&p).replace("mailboxfull", "bogus")).is_none());
+        assert!(parse_policy_text(&format!("{} future=1", policy_text(&p))).is_none());
     }
 
     #[test]

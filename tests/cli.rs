@@ -1,6 +1,8 @@
 //! The command-line contract that tooling relies on: `check-config`, `verp`
 //! and their error messages, run through the real binary.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -166,4 +168,65 @@ fn stats_and_addresses_on_a_fresh_database() {
     let out = bounced(&["addresses", "--db", &missing]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains(&missing));
+}
+
+/// A database last written by a daemon 40 days ago, when five soft bounces
+/// over 20 days had marked an address `remove`: `bounced addresses` answers
+/// for now, when all five have left the 30-day window.
+#[test]
+fn addresses_answers_for_now_when_soft_bounces_have_aged() {
+    use bounced::config::{DatabaseConfig, PolicyConfig};
+    use bounced::store::{self, AddressFilter, NewMessage, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("b.db");
+    let day = 86_400;
+    let then = store::now() - 40 * day;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&DatabaseConfig {
+            url: format!("sqlite://{}", db.display()),
+            busy_timeout: std::time::Duration::from_secs(5),
+        })
+        .await
+        .unwrap();
+        let policy = PolicyConfig::default();
+        for (i, days_ago) in [20, 15, 10, 5, 0].into_iter().enumerate() {
+            let raw = common::make_bounce("full@example.com", i, false);
+            let msg = NewMessage {
+                mailbox: "lists",
+                uidvalidity: 1,
+                uid: i as u32 + 1,
+                size: raw.len() as u64,
+                internal_date: None,
+                date: Some(then - days_ago * day),
+                fingerprint: bounced::daemon::fingerprint(&raw),
+                after_action: "none".into(),
+                trust: Vec::new(),
+            };
+            let verdict = bounced::classify::classify(&raw);
+            store.record(&msg, &verdict, &policy, then).await.unwrap();
+        }
+        store.apply_policy(&policy, then).await.unwrap();
+        let stored = store
+            .addresses_at(&AddressFilter::default(), then)
+            .await
+            .unwrap();
+        assert_eq!(stored[0].action, "remove", "{}", stored[0].why);
+        store.close().await;
+    });
+    let out = bounced(&[
+        "addresses",
+        "--db",
+        &db.display().to_string(),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let row: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(row["address"], "full@example.com");
+    assert_eq!(
+        (&row["status"], &row["action"]),
+        (&"soft_fail".into(), &"keep".into())
+    );
+    assert!(row["why"].as_str().unwrap().starts_with("0 of 5"), "{row}");
 }

@@ -1,6 +1,7 @@
 //! The Prometheus endpoint of a running daemon: after bounces arrive through
 //! a real Dovecot, `/metrics` counts them by mailbox, kind and reason, shows
-//! the connection up and a last-success time.
+//! the connection up and a last-success time; mailboxes that cannot be
+//! reached (a wrong password, a closed port) show failed connection attempts.
 
 mod common;
 
@@ -19,11 +20,32 @@ fn scrape(port: u16) -> Option<String> {
     Some(out)
 }
 
+/// The value of one sample (`name{labels}`) in a scrape, when present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_what_the_daemon_did() {
     let dovecot = Dovecot::start(&[("bob", "secret")], Options::default());
     let work = tempfile::tempdir().unwrap();
-    let (config, _db) = write_config(work.path(), &[Mbox::plain(&dovecot)]);
+    let wrong_password = Mbox {
+        name: "badpass",
+        pass: "not-the-password",
+        ..Mbox::plain(&dovecot)
+    };
+    // Nothing listens there: the OS picked it free and it was closed again.
+    let closed_port = Mbox {
+        name: "closed",
+        port: free_port(),
+        ..Mbox::plain(&dovecot)
+    };
+    let (config, _db) = write_config(
+        work.path(),
+        &[Mbox::plain(&dovecot), wrong_password, closed_port],
+    );
     let port = free_port();
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!("\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
@@ -57,13 +79,28 @@ async fn metrics_count_what_the_daemon_did() {
         r#"bounced_recipients_total{mailbox="test",reason="mailboxfull"} 1"#,
         r#"bounced_connected{mailbox="test"} 1"#,
         r#"bounced_last_success_timestamp_seconds{mailbox="test"}"#,
+        r#"bounced_connect_errors_total{mailbox="test"} 0"#,
+        r#"bounced_pass_errors_total{mailbox="test"} 0"#,
+        // A refused login never reaches a pass: it is not a pass error.
+        r#"bounced_pass_errors_total{mailbox="badpass"} 0"#,
+        r#"bounced_connected{mailbox="badpass"} 0"#,
+        r#"bounced_connected{mailbox="closed"} 0"#,
     ];
+    let failing = [
+        r#"bounced_connect_errors_total{mailbox="badpass"}"#,
+        r#"bounced_connect_errors_total{mailbox="closed"}"#,
+    ];
+    let failed = |text: &str| {
+        failing
+            .iter()
+            .all(|f| sample(text, f).is_some_and(|n| n > 0.0))
+    };
     let start = Instant::now();
     let mut last = String::new();
     while start.elapsed() < Duration::from_secs(30) {
         if let Some(body) = scrape(port) {
             last = body;
-            if want.iter().all(|w| last.contains(w)) {
+            if want.iter().all(|w| last.contains(w)) && failed(&last) {
                 break;
             }
         }
@@ -76,5 +113,11 @@ async fn metrics_count_what_the_daemon_did() {
     assert!(last.starts_with("HTTP/1.1 200"), "{last}");
     for w in want {
         assert!(last.contains(w), "missing {w} in:\n{last}");
+    }
+    for f in failing {
+        assert!(
+            sample(&last, f).is_some_and(|n| n > 0.0),
+            "{f} should be above 0 in:\n{last}"
+        );
     }
 }
