@@ -698,7 +698,7 @@ impl Ctx<'_> {
         let verdict = classify_guarded(&f.body);
         let after = after_for(m, &verdict);
         let trust = match &verdict {
-            Ok(v) => crate::trust::check(self.policy.verify.as_deref(), &f.body, v, now),
+            Ok(v) => crate::trust::check(self.policy.verify.as_deref(), v, now),
             Err(_) => Vec::new(),
         };
         let msg = NewMessage {

@@ -5,6 +5,7 @@
 //! what a bounce reader needs: the top-level headers, the human-readable
 //! text, the machine-readable report parts and the returned original.
 
+use crate::verp::TOKEN_HEADER;
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
 /// Inputs larger than this are cut: a bounce's report is at its start, and
@@ -29,6 +30,101 @@ impl Original {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// Where signed-bounce tokens (see `crate::trust`) could be, gathered while
+/// the message is parsed so that verifying a bounce needs no second parse.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenSources {
+    /// Addresses from the bounce's envelope-side headers (`Delivered-To`,
+    /// `X-Original-To`, `Envelope-To`, `X-Envelope-To`, `To`).
+    pub envelope: Vec<String>,
+    /// `X-Bounced-Token` values from the returned originals' headers.
+    pub header_tokens: Vec<String>,
+}
+
+/// The headers of the bounce itself that name where it was delivered.
+const ENVELOPE_HEADERS: &[&str] = &[
+    "Delivered-To",
+    "X-Original-To",
+    "Envelope-To",
+    "X-Envelope-To",
+    "To",
+];
+
+/// How deep returned originals are searched (a bounce of a bounce of …).
+const MAX_TOKEN_DEPTH: usize = 4;
+/// At most this many candidate addresses or tokens are kept, so a message
+/// with 100,000 `To` addresses costs no more than one with ten.
+pub const MAX_TOKEN_CANDIDATES: usize = 32;
+
+/// Collect the token sources of a parsed message: envelope-side header
+/// addresses of the message itself, and the token header of every returned
+/// original (`message/rfc822` or `text/rfc822-headers`), never body text.
+fn token_sources(message: &Message<'_>, raw: &[u8]) -> TokenSources {
+    let mut out = TokenSources::default();
+    for header in message.headers() {
+        if out.envelope.len() >= MAX_TOKEN_CANDIDATES {
+            break;
+        }
+        if ENVELOPE_HEADERS
+            .iter()
+            .any(|h| header.name().eq_ignore_ascii_case(h))
+        {
+            let start = header.offset_start() as usize;
+            let end = header.offset_end() as usize;
+            if let Some(bytes) = raw.get(start..end) {
+                for addr in addresses_in(&String::from_utf8_lossy(bytes)) {
+                    if out.envelope.len() < MAX_TOKEN_CANDIDATES {
+                        out.envelope.push(addr);
+                    }
+                }
+            }
+        }
+    }
+    collect_header_tokens(message, 0, &mut out.header_tokens);
+    out
+}
+
+fn collect_header_tokens(message: &Message<'_>, depth: usize, out: &mut Vec<String>) {
+    if depth > MAX_TOKEN_DEPTH {
+        return;
+    }
+    for part in message.parts.iter() {
+        if out.len() >= MAX_TOKEN_CANDIDATES {
+            return;
+        }
+        if let Some(inner) = part.message() {
+            if let Some(token) = inner.header_raw(TOKEN_HEADER) {
+                out.push(token.trim().to_string());
+            }
+            collect_header_tokens(inner, depth + 1, out);
+            continue;
+        }
+        let is_headers = part.content_type().is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("text")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("rfc822-headers"))
+        });
+        if is_headers {
+            if let Some(headers) = MessageParser::default().parse_headers(part.contents()) {
+                if let Some(token) = headers.header_raw(TOKEN_HEADER) {
+                    out.push(token.trim().to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Plain addresses (`local@domain`) in a raw header field.
+fn addresses_in(value: &str) -> Vec<String> {
+    let value = value.split_once(':').map_or(value, |(_, v)| v);
+    value
+        .split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';' | '"' | '(' | ')'))
+        .filter(|w| w.contains('@') && !w.starts_with('@') && !w.ends_with('@'))
+        .map(|w| w.to_string())
+        .collect()
 }
 
 /// A message taken apart for classification.
@@ -60,6 +156,8 @@ pub struct Mail {
     /// The returned original's headers (`message/rfc822` or
     /// `text/rfc822-headers`).
     pub original: Option<Original>,
+    /// Where signed-bounce tokens could be.
+    pub token_sources: TokenSources,
 }
 
 impl Mail {
@@ -310,6 +408,7 @@ pub fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
         headers: collect_headers(msg.headers(), msg.raw_message()),
         subject: msg.subject().unwrap_or("").to_string(),
         message_id: msg.message_id().map(|s| s.to_string()),
+        token_sources: token_sources(&msg, raw),
         ..Mail::default()
     };
     if let Some(addr) = msg.from().and_then(|a| a.first()) {

@@ -948,6 +948,7 @@ mod tests {
             message_id: Some("<b@x>".into()),
             original_message_id: None,
             evidence: vec![],
+            token_sources: Default::default(),
         }
     }
 

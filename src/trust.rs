@@ -10,32 +10,9 @@
 //! forger can write anything there.
 
 use crate::config::VerifyConfig;
-use crate::verp::{VerifyError, TOKEN_HEADER};
-use mail_parser::{MessageParser, MimeHeaders};
+use crate::verp::VerifyError;
 
-/// The headers of the bounce itself that name where it was delivered.
-const ENVELOPE_HEADERS: &[&str] = &[
-    "Delivered-To",
-    "X-Original-To",
-    "Envelope-To",
-    "X-Envelope-To",
-    "To",
-];
-
-/// How deep returned originals are searched (a bounce of a bounce of …).
-const MAX_DEPTH: usize = 4;
-/// At most this many candidate addresses or tokens are tried, so a message
-/// with 100,000 `To` addresses costs no more than one with ten.
-const MAX_CANDIDATES: usize = 32;
-
-/// Where tokens could be, gathered once per message.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TokenSources {
-    /// Addresses from the bounce's envelope-side headers.
-    pub envelope: Vec<String>,
-    /// `X-Bounced-Token` values from returned originals' headers.
-    pub header_tokens: Vec<String>,
-}
+pub use crate::parse::TokenSources;
 
 /// The outcome of verifying one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,82 +23,14 @@ pub struct Verification {
     pub why: String,
 }
 
-/// Collect the token sources of a raw message.
+/// Collect the token sources of a raw message (classification gathers the
+/// same while parsing: see [`crate::classify::Verdict::token_sources`]).
 ///
-/// Never panics: mail-parser 0.11 trips a debug assertion on some malformed
-/// nestings (see `parse.rs`); such a message simply yields no sources.
+/// Never panics; a message that cannot be parsed yields no sources.
 pub fn sources(raw: &[u8]) -> TokenSources {
-    std::panic::catch_unwind(|| sources_unguarded(raw)).unwrap_or_default()
-}
-
-fn sources_unguarded(raw: &[u8]) -> TokenSources {
-    let mut out = TokenSources::default();
-    let Some(message) = MessageParser::default().parse(raw) else {
-        return out;
-    };
-    for header in message.headers() {
-        if out.envelope.len() >= MAX_CANDIDATES {
-            break;
-        }
-        if ENVELOPE_HEADERS
-            .iter()
-            .any(|h| header.name().eq_ignore_ascii_case(h))
-        {
-            let start = header.offset_start() as usize;
-            let end = header.offset_end() as usize;
-            if let Some(bytes) = raw.get(start..end) {
-                for addr in addresses_in(&String::from_utf8_lossy(bytes)) {
-                    if out.envelope.len() < MAX_CANDIDATES {
-                        out.envelope.push(addr);
-                    }
-                }
-            }
-        }
-    }
-    collect_header_tokens(&message, 0, &mut out.header_tokens);
-    out
-}
-
-fn collect_header_tokens(message: &mail_parser::Message<'_>, depth: usize, out: &mut Vec<String>) {
-    if depth > MAX_DEPTH {
-        return;
-    }
-    for part in message.parts.iter() {
-        if out.len() >= MAX_CANDIDATES {
-            return;
-        }
-        if let Some(inner) = part.message() {
-            if let Some(token) = inner.header_raw(TOKEN_HEADER) {
-                out.push(token.trim().to_string());
-            }
-            collect_header_tokens(inner, depth + 1, out);
-            continue;
-        }
-        let is_headers = part.content_type().is_some_and(|ct| {
-            ct.ctype().eq_ignore_ascii_case("text")
-                && ct
-                    .subtype()
-                    .is_some_and(|s| s.eq_ignore_ascii_case("rfc822-headers"))
-        });
-        if is_headers {
-            let contents = part.contents();
-            if let Some(headers) = MessageParser::default().parse_headers(contents) {
-                if let Some(token) = headers.header_raw(TOKEN_HEADER) {
-                    out.push(token.trim().to_string());
-                }
-            }
-        }
-    }
-}
-
-/// Plain addresses (`local@domain`) in a header value.
-fn addresses_in(value: &str) -> Vec<String> {
-    let value = value.split_once(':').map_or(value, |(_, v)| v);
-    value
-        .split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';' | '"' | '(' | ')'))
-        .filter(|w| w.contains('@') && !w.starts_with('@') && !w.ends_with('@'))
-        .map(|w| w.to_string())
-        .collect()
+    crate::parse::parse(raw)
+        .map(|m| m.token_sources)
+        .unwrap_or_default()
 }
 
 /// Verify that a bounce for `failed` (and its `alias`, if the report gave
@@ -195,28 +104,31 @@ pub fn verify(
 /// empty when no `[verify]` is configured.
 pub fn check(
     config: Option<&VerifyConfig>,
-    raw: &[u8],
     verdict: &crate::classify::Verdict,
     now: i64,
 ) -> Vec<Verification> {
     let Some(config) = config else {
         return Vec::new();
     };
-    if verdict.recipients.is_empty() {
-        return Vec::new();
-    }
-    let sources = sources(raw);
     verdict
         .recipients
         .iter()
-        .map(|r| verify(config, &sources, &r.address, r.alias.as_deref(), now))
+        .map(|r| {
+            verify(
+                config,
+                &verdict.token_sources,
+                &r.address,
+                r.alias.as_deref(),
+                now,
+            )
+        })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verp::{Key, Keyring};
+    use crate::verp::{Key, Keyring, TOKEN_HEADER};
 
     const NOW: i64 = 1_795_000_000;
 
@@ -330,6 +242,6 @@ mod tests {
     fn many_addresses_are_capped() {
         let to: Vec<String> = (0..10_000).map(|i| format!("u{i}@example.com")).collect();
         let s = sources(format!("To: {}\r\n\r\nbody", to.join(", ")).as_bytes());
-        assert_eq!(s.envelope.len(), MAX_CANDIDATES);
+        assert_eq!(s.envelope.len(), crate::parse::MAX_TOKEN_CANDIDATES);
     }
 }

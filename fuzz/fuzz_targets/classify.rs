@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
         for r in &v.recipients {
             let _ = (r.address.len(), r.reason.as_str(), r.severity.as_str());
         }
-        let checks = bounced::trust::check(Some(verify_config()), data, &v, 1_800_000_000);
+        let checks = bounced::trust::check(Some(verify_config()), &v, 1_800_000_000);
         assert!(checks.len() == v.recipients.len() || v.recipients.is_empty());
     }
 });

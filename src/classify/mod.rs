@@ -253,6 +253,10 @@ pub struct Verdict {
     pub original_message_id: Option<String>,
     /// Message-level signals (layout recognised, report type, …).
     pub evidence: Vec<String>,
+    /// Where the message could carry signed-bounce tokens, for
+    /// `crate::trust::check` (not part of the printed verdict).
+    #[serde(skip)]
+    pub token_sources: parse::TokenSources,
 }
 
 /// Why a message could not be classified at all.
@@ -326,12 +330,15 @@ pub fn classify(raw: &[u8]) -> Result<Verdict, ClassifyError> {
 
 /// Classify an already parsed message.
 pub fn classify_mail(mail: &parse::Mail) -> Verdict {
-    let v = classify_one(mail);
+    let mut v = classify_one(mail);
     if v.recipients.is_empty() {
         if let Some(inner) = forwarded_bounce(mail) {
-            return inner;
+            v = inner;
         }
     }
+    // Tokens ride on the message as delivered to us, even when the report
+    // read was one forwarded inside it.
+    v.token_sources = mail.token_sources.clone();
     v
 }
 
@@ -378,6 +385,7 @@ fn classify_one(mail: &parse::Mail) -> Verdict {
         message_id: mail.message_id.clone(),
         original_message_id,
         evidence: Vec::new(),
+        token_sources: parse::TokenSources::default(),
     };
 
     if let Some(recipients) = feedback(mail, &mut evidence) {

@@ -180,7 +180,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::PolicyViolation,
-        r"polic(?:y|ies)|violat(?:e|es|ed|ion)|prohibited (?:attachment|file|content)|attachment.{0,40}(?:not allowed|blocked|rejected|prohibited)|(?:file|attachment) type|executable|not allowed (?:content|attachment)|disallowed|forbidden|blocked because (?:its|the) content",
+        r"polic(?:y|ies)|violat(?:e|es|ed|ion)|prohibited (?:attachment|file|content)|attachment.{0,40}(?:not allowed|blocked|rejected|prohibited)|(?:file|attachment) type|executable|not allowed (?:content|attachment)|disallowed|forbidden|blocked because (?:its|the) content|(?:illegal|prohibited|unsafe|banned|dangerous) (?:attachment|file)",
     ),
     (
         Reason::ContentError,
@@ -404,6 +404,10 @@ mod tests {
             r("550 5.1.1 https://postmaster.example/codes?ip=192.0.2.1#rcp"),
             None
         );
+        assert!(all_matches(
+            "552-5.7.0 Our system detected an illegal attachment on your message."
+        )
+        .contains(&Reason::PolicyViolation));
         assert_eq!(r("hello there"), None);
     }
 }
