@@ -1074,8 +1074,9 @@ fn reason_holds(
             } else if by_status == Some(Reason::Filtered)
                 || !matches!(command, Some("RCPT" | "MAIL"))
             {
-                // Refused after the recipient was accepted: a filter.
-                has(Reason::UserUnknown)
+                // Refused after the recipient was accepted: a filter —
+                // unless the words name the sender or its host instead.
+                has(Reason::UserUnknown) && !has(Reason::Blocked) && !has(Reason::Rejected)
             } else {
                 false
             }
@@ -1162,6 +1163,15 @@ fn pick_reason(
                 matched.insert(0, r);
             }
         }
+    }
+    // Checks on the sending side's own names: a HELO host or client host
+    // "not found" is the sender's DNS, never the recipient's domain; a
+    // sending quota is the sender's, never the recipient's mailbox.
+    if SENDER_HOST_CHECK.is_match(phrase_text) {
+        matched.retain(|r| *r != Reason::HostUnknown);
+    }
+    if SENDER_QUOTA.is_match(phrase_text) {
+        matched.retain(|r| *r != Reason::MailboxFull);
     }
     if smtp_like
         && matches!(command, Some("CONN" | "HELO" | "EHLO"))
@@ -1264,6 +1274,18 @@ fn pick_reason(
         Reason::OnHold
     }
 }
+
+/// Refusals about the sending host's own name.
+static SENDER_HOST_CHECK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:helo|ehlo)(?: command)? rejected|client host rejected|your (?:helo|ehlo) (?:name|hostname|host)")
+        .expect("static regex")
+});
+
+/// Quotas on what the sender may send, which read like a full mailbox.
+static SENDER_QUOTA: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)sending quota|daily (?:user )?sending|throttling failure|sending limit")
+        .expect("static regex")
+});
 
 /// A relay's label before the remote server's own reply: an enhanced code,
 /// a dash and the relay's name for that code's category
@@ -1627,5 +1649,36 @@ mod tests {
         let raw =
             b"From: a@list.test\nSubject: hello\n\nDuplicated Message-ID in <ml@list.test>.\n";
         assert!(classify(raw).unwrap().recipients.is_empty());
+    }
+
+    #[test]
+    fn sender_side_refusals_are_never_hard() {
+        // Each names the sender's host, domain or quota, not the recipient.
+        for (diag, want) in [
+            (
+                "550 5.7.1 <mta.src.test>: Helo command rejected: Host not found",
+                Reason::Blocked,
+            ),
+            (
+                "550 Recipient rejected: mailbox would exceed maximum allowed storage",
+                Reason::MailboxFull,
+            ),
+            (
+                "550 From: domain is invalid. Please provide a valid From:",
+                Reason::Rejected,
+            ),
+            (
+                "550 5.4.5 Daily user sending quota exceeded",
+                Reason::Speeding,
+            ),
+            (
+                "550 Error: no valid recipients from 192.0.2.9",
+                Reason::Blocked,
+            ),
+        ] {
+            let v = classify(&dsn("mx.dest.test", "5.0.0", diag)).unwrap();
+            assert_eq!(v.recipients[0].reason, want, "{diag}");
+            assert_eq!(v.recipients[0].severity, Severity::Soft, "{diag}");
+        }
     }
 }

@@ -40,7 +40,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::MailboxFull,
-        r"does not have enough space|space has been used up|too many messages on the server|exceeding (?:its |their )?(?:receiving limits|mailbox quota)|disk space limit|mail file size exceeds the maximum size allowed for mail delivery|would (?:be over|exceed) the (?:allowed|maximum) (?:quota|storage)|boite du destinataire pleine|recipient overquota",
+        r"does not have enough space|space has been used up|too many messages on the server|exceeding (?:its |their )?(?:receiving limits|mailbox quota)|disk space limit|mail file size exceeds the maximum size allowed for mail delivery|would (?:be over|exceed) the (?:allowed|maximum) (?:quota|storage)|boite du destinataire pleine|recipient overquota|would exceed (?:the )?(?:maximum )?(?:allowed )?(?:storage|quota)|over the allowed quota|quota has been exceeded|mailbox quota usage exceeded|diskspace quota|mail ?folder is full|not enough storage space in|not sufficient disk space",
     ),
     (
         Reason::MailboxFull,
@@ -53,7 +53,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::MesgTooBig,
-        r"message (?:is |was )?too (?:big|large|long)|(?:message|mail|email) (?:size|length) (?:exceeds|exceeded|is over|too large|limit)|exceeds? (?:the )?(?:maximum|fixed|max|allowed) (?:message |mail )?(?:size|length)|size (?:limit )?exceeded|maximum (?:message|mail) size|message file too big|larger than (?:the )?(?:current )?(?:system )?(?:limit|maximum)|too big for (?:the )?(?:system|recipient)|exceeded maximum inbound message size|line (?:length )?limit exceeded",
+        r"message (?:is |was )?too (?:big|large|long)|(?:message|mail|email) (?:size|length) (?:exceeds|exceeded|is over|too large|limit)|exceeds? (?:the )?(?:maximum|fixed|max|allowed) (?:message |mail )?(?:size|length)|size (?:limit )?exceeded|maximum (?:message|mail) size|message file too big|larger than (?:the )?(?:current )?(?:system )?(?:limit|maximum)|too big for (?:the )?(?:system|recipient)|exceeded maximum inbound message size|line (?:length )?limit exceeded|exceeded the maximum incoming message size|taille limite du message",
     ),
     (Reason::MesgTooBig, r"メールサイズ|サイズが大き|サイズ制限"),
     // --- The account exists but is closed or disabled -------------------
@@ -67,27 +67,27 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Suspend,
-        r"invalid/inactive user|deactivated mailbox|mailbox unavailable or access denied|suspend(?:ed)? the service|disabled or discontinued|account is locked|account has been (?:closed|terminated|deleted)",
+        r"invalid/inactive user|deactivated mailbox|mailbox unavailable or access denied|suspend(?:ed)? the service|disabled or discontinued|account is locked|account has been (?:closed|terminated|deleted)|is currently suspended|has been suspended|temporar(?:y|ily) locked|user is terminated|archived recipient|this address no longer accepts mail|due to extended inactivity new mail is not currently being accepted|mail receiving disabled",
     ),
     // --- Moved --------------------------------------------------------
     (
         Reason::HasMoved,
-        r"(?:user|recipient|mailbox|address) (?:has )?moved|has been moved|no longer (?:on|at) (?:this )?server|address (?:has )?changed|user not local;? please try",
+        r"(?:user|recipient|mailbox|address) (?:has )?moved|has been moved|no longer (?:on|at) (?:this )?server|address (?:has )?changed|user not local;? please try|has been replaced by",
     ),
     // --- Relaying -------------------------------------------------------
     (
         Reason::NoRelaying,
-        r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed|authorized)|prohibited|refused)|not (?:permitted|allowed|authorized) to relay|unable to relay|(?:we|i) do not relay|no relaying|relay not permitted|not a gateway|relaying mail to \S+ is not allowed|relay (?:is )?not allowed|not configured to relay|e-?mail address is not verified|insecure (?:mail )?relay",
+        r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed|authorized)|prohibited|refused)|not (?:permitted|allowed|authorized) to relay|unable to relay|(?:we|i) do not relay|no relaying|relay not permitted|not a gateway|relaying mail to \S+ is not allowed|relay (?:is )?not allowed|not configured to relay|e-?mail address is not verified|insecure (?:mail )?relay|(?:isn't|is not) in my list of allowed rcpthosts|we don't handle mail for|not an open relay",
     ),
     // --- Authentication of the sender -----------------------------------
     (
         Reason::AuthFailure,
-        r"(?-u:\b)spf(?-u:\b).{0,40}(?:fail|reject|not (?:pass|authori))|(?:fail|reject)\S*.{0,20}(?-u:\b)spf(?-u:\b)|(?-u:\b)dkim(?-u:\b).{0,40}(?:fail|invalid|reject|not)|(?-u:\b)dmarc(?-u:\b)|sender policy framework|authentication (?:check )?fail(?:ed|ure)? (?:for|of) (?:the )?sender|not pass(?:ed)? (?:spf|dkim|dmarc)|bad spf|is not authorized to send (?:email|mail) on behalf",
+        r"(?-u:\b)spf(?-u:\b).{0,40}(?:fail|reject|not (?:pass|authori))|(?:fail|reject)\S*.{0,20}(?-u:\b)spf(?-u:\b)|(?-u:\b)dkim(?-u:\b).{0,40}(?:fail|invalid|reject|not)|(?-u:\b)dmarc(?-u:\b)|sender policy framework|authentication (?:check )?fail(?:ed|ure)? (?:for|of) (?:the )?sender|not pass(?:ed)? (?:spf|dkim|dmarc)|bad spf|is not authorized to send (?:email|mail) on behalf|(?:doesn't|does not) meet the (?:required )?authentication (?:level|requirements)|per its? spf record|inspect your spf settings",
     ),
     // --- Reverse DNS -------------------------------------------------------
     (
         Reason::RequirePtr,
-        r"reverse (?:dns|lookup|name|hostname|dns lookup|address)|(?-u:\b)ptr(?-u:\b)|(?-u:\b)rdns(?-u:\b)|cannot find your (?:reverse )?hostname|cannot resolve your (?:address|hostname)|unresolvable (?:address|host|hostname)|client host rejected: cannot find|no (?:reverse|dns) (?:record|name) for|(?:ip )?name lookup failed|ip (?:address )?has no (?:name|hostname)|hostname.{0,20}(?:does not|doesn't) (?:match|resolve)|unverif(?:y|i)able (?:sending )?(?:ip|host)|mismatches (?:the )?client ip|(?:does not|doesn't) match (?:the )?(?:client|connecting) ip",
+        r"reverse (?:dns|lookup|name|hostname|dns lookup|address)|(?-u:\b)ptr(?-u:\b)|(?-u:\b)rdns(?-u:\b)|cannot find your (?:reverse )?hostname|cannot resolve your (?:address|hostname)|unresolvable (?:address|host|hostname)|client host rejected: cannot find|no (?:reverse|dns) (?:record|name) for|(?:ip )?name lookup failed|ip (?:address )?has no (?:name|hostname)|hostname.{0,20}(?:does not|doesn't) (?:match|resolve)|unverif(?:y|i)able (?:sending )?(?:ip|host)|mismatches (?:the )?client ip|(?:does not|doesn't) match (?:the )?(?:client|connecting) ip|forward dns entry does not point to the sending ip|unresolvable relay host name",
     ),
     // --- The address does not exist ------------------------------------
     (
@@ -101,7 +101,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::UserUnknown,
-        r"#?5\.1\.0 address rejected|address unknown|bad (?:address|recipient)|bad[-_]recipient|can't accept user|destination addresses were unknown|destination server rejected recipients|e-?mail address could not be found|invalid mailbox|is not an active address at this host|no account by that name|no mail ?box (?:available|by that name)|no such person at this address|there is no one at this address|not a valid user here|not a local address|was not found in (?:the )?(?:directory|ldap|database)|recipient is not local|user'?s email name is not found|e-?mail address is wrong or no longer valid|unknown virtual user|user missing home directory|no existe (?:dicha persona|ese usuario)",
+        r"#?5\.1\.0 address rejected|address unknown|bad (?:address|recipient)|bad[-_]recipient|can't accept user|destination addresses were unknown|destination server rejected recipients|e-?mail address could not be found|invalid mailbox|is not an active address at this host|no account by that name|no mail ?box (?:available|by that name)|no such person at this address|there is no one at this address|not a valid user here|not a local address|was not found in (?:the )?(?:directory|ldap|database)|recipient is not local|user'?s email name is not found|e-?mail address is wrong or no longer valid|unknown virtual user|user missing home directory|no existe (?:dicha persona|ese usuario)|resolver\.adr\.recip(?:ient)?notfound|does not exist at the organization|not in my validrcptto list|utilisateur inconnu|destinataire inconnu|nessun utente simile",
     ),
     (
         Reason::UserUnknown,
@@ -110,7 +110,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- The domain does not exist ---------------------------------------
     (
         Reason::HostUnknown,
-        r"host (?:or domain name )?(?:is )?(?:unknown|not found)|host \S+ not found|unknown (?:host|domain)|no such (?:host|domain)|domain (?:name )?(?:not found|does not exist|doesn't exist|is not (?:valid|registered)|unknown|not exist)|name or service not known|host not found|unrouteable (?:mail )?domain|unrou?teable address|the domain is not reachable|couldn't find any host|could not find any host|no (?:mail exchanger|dns|address|a) records? (?:for|found)|bad host ?/? ?domain syntax|domain (?:is )?(?:invalid|not configured)|invalid domain|recipient domain (?:not found|does not exist|must exist)|hostname not found|domain lookup failed|all relevant mx records point to non-existent hosts|does not have (?:a )?valid mx|no route to domain|mail domain mentioned in e-?mail address is unknown|all host address lookups failed permanently|recipient address rejected: unknown domain",
+        r"host (?:or domain name )?(?:is )?(?:unknown|not found)|host \S+ not found|unknown (?:host|domain)|no such (?:host|domain)|domain (?:name )?(?:not found|does not exist|doesn't exist|is not (?:valid|registered)|unknown|not exist)|name or service not known|host not found|unrouteable domain|unrou?te?able address|the domain is not reachable|couldn't find any host|could not find any host|no (?:mail exchanger|dns|address|a) records? (?:for|found)|bad host ?/? ?domain syntax|domain (?:is )?(?:invalid|not configured)|invalid domain|recipient domain (?:not found|does not exist|must exist)|hostname not found|domain lookup failed|all relevant mx records point to non-existent hosts|does not have (?:a )?valid mx|no route to domain|mail domain mentioned in e-?mail address is unknown|all host address lookups failed permanently|recipient address rejected: unknown domain",
     ),
     // cPanel's Exim routers say this (their `cannot_route_message`) only
     // when DNS has no route for the domain: Exim's "Unrouteable address".
@@ -121,12 +121,12 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- The recipient's own filter ----------------------------------------
     (
         Reason::Filtered,
-        r"due to (?:the )?recipient'?s? (?:policy|preferences|settings|filter)|refused due to recipient preferences|(?:recipient|user) (?:has )?(?:rejected|refused|blocked) (?:your|the|this|mail|e-?mail|message|messages|sender)|only accepting mail from specific|is not accepting (?:any )?(?:mail|e-?mail)|user reject|restricted (?:sms )?e-?mail|not accepting mail from you|blocked by (?:the )?(?:recipient|user)|filtered by (?:the )?recipient|message filtered|recipient'?s? (?:mail )?filter|受信拒否|拒否設定",
+        r"due to (?:the )?recipient'?s? (?:policy|preferences|settings|filter)|refused due to recipient preferences|(?:recipient|user) (?:has )?(?:rejected|refused|blocked) (?:your|the|this|mail|e-?mail|message|messages|sender)|only accepting mail from specific|is not accepting (?:any )?(?:mail|e-?mail)|user reject|restricted (?:sms )?e-?mail|not accepting mail from you|blocked by (?:the )?(?:recipient|user)|filtered by (?:the )?recipient|message filtered|recipient'?s? (?:mail )?filter|resolver\.rst\.notauthorized|message rejected due to user rules|refuses? to receive (?:this |your )?mail|受信拒否|拒否設定",
     ),
     // --- RFC compliance of the message -------------------------------------
     (
         Reason::NotCompliantRfc,
-        r"(?:^|[^=;a-z])rfc ?(?:5322|2822|822|5321|2045|1123)(?:[^;0-9]|$)|not (?:rfc)? ?compliant|multiple (?:addresses in )?(?:from|to|subject|date|sender|message-id):? (?:header|field)s?|(?:missing|invalid) (?:date|message-id|from) header|header (?:is )?(?:malformed|invalid|missing)",
+        r"(?:^|[^=;a-z])rfc ?(?:5322|2822|822|5321|2045|1123)(?:[^;0-9]|$)|not (?:rfc)? ?compliant|multiple (?:addresses in )?(?:from|to|subject|date|sender|message-id):? (?:header|field)s?|(?:missing|invalid) (?:date|message-id|from) header|header (?:is )?(?:malformed|invalid|missing)|rfcmessagenoncompliant",
     ),
     // --- Reputation ----------------------------------------------------------
     (
@@ -140,16 +140,16 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Rejected,
-        r"all recipient addresses rejected ?: ?access denied|badsendermx|sendernoa|backscatter protection|non-member to a members-only list|not allowed to post to this (?:mailing )?list|not member article from|without a valid sender domain|empty (?:e-?mail address|envelope senders?)|fully qualified e-?mail address required|outgoing mail suspension|not a registered gateway user|mail from not owned by user|mail ?from domain is listed|returned mail not accepted here|sender is (?:a )?spammer|sender not pre-approved|sender domain listed at|server does not accept mail from|too many spam complaints|emetteur invalide|is a dead domain|reject mail from",
+        r"all recipient addresses rejected ?: ?access denied|badsendermx|sendernoa|backscatter protection|non-member to a members-only list|not allowed to post to this (?:mailing )?list|not member article from|without a valid sender domain|empty (?:e-?mail address|envelope senders?)|fully qualified e-?mail address required|outgoing mail suspension|not a registered gateway user|mail from not owned by user|mail ?from domain is listed|returned mail not accepted here|sender is (?:a )?spammer|sender not pre-approved|sender domain listed at|server does not accept mail from|too many spam complaints|emetteur invalide|is a dead domain|reject mail from|from: domain is invalid|provide a valid from|invalid domain, see <url:|sender (?:e-?mail )?address \S+ rejected|(?-u:\b)batv(?-u:\b).{0,30}(?:fail|invalid|no tag|defen[cs]e)|bogus mail from|no third-party dsns|unsigned dsn for|senderfilterconfig|bouncedeny|sender is in my black ?list",
     ),
     // --- The sending host (IP) was refused ---------------------------------
     (
         Reason::Blocked,
-        r"blocked using|(?:^|[^t] )listed (?:in|on|at|by)|(?:blacklisted|blocklisted) (?:in|on|at|by)|(?-u:\b)(?:dnsbl|rbl|spamhaus|spamcop|sorbs|barracuda ?central|uceprotect|blocklist|blacklist|block list|black list)(?-u:\b)|client host .{0,60}(?:blocked|rejected|refused|denied)|(?:your|sending|connecting|client) (?:ip|host|server|mta|network)(?: address)?(?: \S+)? (?:is |has been |was )?(?:blocked|blacklisted|listed|banned|rejected|refused|denied|not allowed)|connection (?:refused|rejected|denied) (?:from|by|for|due)|not allowed to (?:connect|send)|blocked for abuse|refused to talk to me|ip (?:address )?(?:\S+ )?(?:is )?(?:blocked|blacklisted|banned|not allowed)|(?-u:\b)banned(?-u:\b)|rejected because .{0,40}(?-u:\b)ip(?-u:\b)|dynamic (?:ip|address|pool)|residential|your (?:ip|host) (?:address )?(?:has been|is) (?:temporarily )?(?:deferred|rate)|service not available, closing|connection dropped",
+        r"blocked using|(?:^|[^t] )listed (?:in|on|at|by)|(?:blacklisted|blocklisted) (?:in|on|at|by)|(?-u:\b)(?:dnsbl|rbl|spamhaus|spamcop|sorbs|barracuda ?central|uceprotect|blocklist|blacklist|block list|black list)(?-u:\b)|client host .{0,60}(?:blocked|rejected|refused|denied)|(?:your|sending|connecting|client) (?:ip|host|server|mta|network)(?: address)?(?: \S+)? (?:is |has been |was )?(?:blocked|blacklisted|listed|banned|rejected|refused|denied|not allowed)|connection (?:refused|rejected|denied) (?:from|by|for|due)|not allowed to (?:connect|send)|blocked for abuse|refused to talk to me|ip (?:address )?(?:\S+ )?(?:is )?(?:blocked|blacklisted|banned|not allowed)|(?-u:\b)banned (?:sending |client )?(?:ip|host|server|network|sender)|(?:ip|host|server) (?:address )?(?:\S+ )?(?:is |has been )?banned|(?:helo|ehlo)(?: command)? rejected|no valid recipients? from|rejected because .{0,40}(?-u:\b)ip(?-u:\b)|dynamic (?:ip|address|pool)|residential|your (?:ip|host) (?:address )?(?:has been|is) (?:temporarily )?(?:deferred|rate)|service not available, closing|connection dropped",
     ),
     (
         Reason::Blocked,
-        r"access from ip address \S+ blocked|bad sender ip address|connections? (?:are )?not accepted from ip|(?-u:\b)go away(?-u:\b)|hosts with dynamic ip|invalid ip for sending mail|is in a black ?list|mail server at \S+ is blocked|mail from [0-9.]+ refused|rejected based on blacklist|not currently accepting mail from your ip|on our block ?list|rejecting open proxy|sender ip address rejected|listed as abusive|looks suspiciously like (?:a )?spammer|connection reset by peer|connection was dropped by (?:the )?remote host|too many spams from your ip|your network is temporar(?:y|ily) blacklisted|we do not accept mail from (?:dynamic|hosts with dynamic)|you are not allowed to connect|you are sending spam|messages from \S+ (?:weren't|were not) sent|unwanted messages (?:have been |were )?sent from",
+        r"access from ip address \S+ blocked|bad sender ip address|connections? (?:are )?not accepted from ip|(?-u:\b)go away(?-u:\b)|hosts with dynamic ip|invalid ip for sending mail|is in a black ?list|mail server at \S+ is blocked|mail from [0-9.]+ refused|rejected based on blacklist|not currently accepting mail from your ip|on our block ?list|rejecting open proxy|sender ip address rejected|listed as abusive|looks suspiciously like (?:a )?spammer|connection reset by peer|connection was dropped by (?:the )?remote host|too many spams from your ip|your network is temporar(?:y|ily) blacklisted|we do not accept mail from (?:dynamic|hosts with dynamic)|you are not allowed to connect|you are sending spam|messages from \S+ (?:weren't|were not) sent|unwanted messages (?:have been |were )?sent from|esmtp not accepting connections|bad ip profile|host network not allowed|no access from mail server|use the smtp server of your isp|your access ip \S+ has been rejected|forbidden by your ip",
     ),
     // A refusal that cites the connecting IP as its parameter (`IP=a.b.c.d`)
     // is about the sending host.
@@ -164,7 +164,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::SpamDetected,
-        r"(?-u:\b)spam(?:my|mer)?(?-u:\b)|(?-u:\b)junk(?-u:\b)|(?-u:\b)bulk (?:e-?mail|mail)(?-u:\b)|unsolicited|(?-u:\b)ube(?-u:\b)|(?-u:\b)uce(?-u:\b)|spam-like|looks like spam|content filter|blacklisted (?:url|link)|(?-u:\b)uribl(?-u:\b)|scored too high|message (?:content )?(?:was )?(?:classified|identified|detected) as|high probability of being|suspicious (?:content|message)|content rejected",
+        r"(?-u:\b)spam(?:my|mer)?(?-u:\b)|(?-u:\b)junk(?-u:\b)|(?-u:\b)bulk (?:e-?mail|mail)(?-u:\b)|unsolicited|(?-u:\b)ube(?-u:\b)|(?-u:\b)uce(?-u:\b)|spam-like|looks like spam|content filter|blacklisted (?:url|link)|(?-u:\b)uribl(?-u:\b)|scored too high|message (?:content )?(?:was )?(?:classified|identified|detected) as|high probability of being|suspicious (?:content|message)|content rejected|spamassassin|spamprofiler|recurrent pattern detection|failed several antispam checks|mail content denied|unacceptable content|rejecting mail content",
     ),
     (
         Reason::TooManyConn,
@@ -172,7 +172,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Speeding,
-        r"rate limit|rate-limit|too many (?:messages|e-?mails|mails|recipients (?:from|this))|sending (?:rate|limit)|exceeded (?:the )?(?:rate|sending|daily) limit|throttl|too fast|message rate|receiving mail at a rate|over (?:the )?(?:rate|message) limit",
+        r"rate limit|rate-limit|too many (?:messages|e-?mails|mails|recipients (?:from|this))|sending (?:rate|limit)|exceeded (?:the )?(?:rate|sending|daily) limit|throttl|too fast|message rate|sending quota|daily (?:user )?sending|try again slower|emails per hour|too many errors from your ip|receiving mail at a rate|over (?:the )?(?:rate|message) limit",
     ),
     (
         Reason::TooManyConn,
@@ -180,20 +180,20 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::PolicyViolation,
-        r"polic(?:y|ies)|violat(?:e|es|ed|ion)|prohibited (?:attachment|file|content)|attachment.{0,40}(?:not allowed|blocked|rejected|prohibited)|(?:file|attachment) type|executable|not allowed (?:content|attachment)|disallowed|forbidden|blocked because (?:its|the) content|(?:illegal|prohibited|unsafe|banned|dangerous) (?:attachment|file)",
+        r"polic(?:y|ies)|violat(?:e|es|ed|ion)|prohibited (?:attachment|file|content)|attachment.{0,40}(?:not allowed|blocked|rejected|prohibited)|(?:file|attachment) type|executable|not allowed (?:content|attachment)|disallowed|forbidden|blocked because (?:its|the) content|(?:illegal|prohibited|unsafe|banned|dangerous) (?:attachment|file|content)|organizational settings|closed mailing list|not subscribed to this group|mass mailer",
     ),
     (
         Reason::ContentError,
-        r"duplicate (?:header|message-id)|header (?:error|syntax)|(?:invalid|bad|illegal) (?:header|mime|character|charset|encoding)|improper use of 8-bit|8-?bit (?:data|characters)|mime (?:error|format)|too many (?:received|hops)? ?headers|too many \x22received\x22 headers|message (?:has|contains) (?:invalid|bad) (?:header|content)|line too long|malformed|bare (?:lf|cr)",
+        r"duplicate (?:header|message-id)|header (?:error|syntax)|(?:invalid|bad|illegal) (?:header|mime|character|charset|encoding)|improper use of 8-bit|8-?bit (?:data|characters)|mime (?:error|format)|too many (?:received|hops)? ?headers|too many \x22received\x22 headers|message (?:has|contains) (?:invalid|bad) (?:header|content)|line too long|malformed|bare (?:lf|cr)|improperly-formatted binary content|unnecessary base64 encoding",
     ),
     (
         Reason::SecurityError,
-        r"unauthenticated (?:e-?mail|senders?)|smtp authentication|authentication (?:is )?required|must (?:be )?authenticat|(?:tls|ssl|starttls|encryption) (?:is )?required|must issue a starttls|requires? (?:tls|encryption)|certificate|not authori[sz]ed|unauthori[sz]ed|security (?:error|violation)|spoof|impersonat|authentication failed|forged",
+        r"unauthenticated (?:e-?mail|senders?)|smtp authentication|authentication (?:is )?required|must (?:be )?authenticat|(?:tls|ssl|starttls|encryption) (?:is )?required|must issue a starttls|requires? (?:tls|encryption)|certificate|not authori[sz]ed|unauthori[sz]ed|security (?:error|violation)|spoof|impersonat|authentication failed|forged|authentication failure|authentication credentials invalid|not subscribed to ses",
     ),
     // --- The destination system -------------------------------------------
     (
         Reason::SystemFull,
-        r"(?:disk|file ?system|spool|queue|partition) (?:is )?full|insufficient system (?:storage|resources)|not enough (?:free )?(?:disk|system) ?space|out of (?:disk )?space|no space left|system (?:storage|resources) (?:exceeded|low)",
+        r"(?:disk|file ?system|spool|queue|partition) (?:is )?full|insufficient system (?:storage|resources)|not enough (?:free )?(?:disk|system) ?space|out of (?:disk )?space|no space left|system (?:storage|resources) (?:exceeded|low)|mail ?system (?:is )?full",
     ),
     (
         Reason::MailerError,
@@ -201,11 +201,11 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::NetworkError,
-        r"timed? ?out|timeout|connection (?:refused|reset|closed|lost|was dropped|dropped|failed)|no route to host|network (?:is )?unreachable|host (?:is )?unreachable|host not reachable|could not connect|couldn't connect|unable to connect|lost connection|conversation with .{0,80} timed out|(?:dns|name server|nameserver) (?:timeout|lookup|error|failure|problem)|temporary (?:dns|name) (?:lookup|resolution)|too many hops|hop count exceeded|mail (?:loops?|looping) back|(?:routing |mail )?loop (?:detected|count)|network error|malformed or unexpected name server reply",
+        r"timed? ?out|timeout|connection (?:refused|reset|closed|lost|was dropped|dropped|failed)|no route to host|network (?:is )?unreachable|host (?:is )?unreachable|host not reachable|could not connect|couldn't connect|unable to connect|lost connection|conversation with .{0,80} timed out|(?:dns|name server|nameserver) (?:timeout|lookup|error|failure|problem)|temporary (?:dns|name) (?:lookup|resolution)|too many hops|hop count exceeded|mail (?:loops?|looping) back|(?:routing |mail )?loop (?:detected|count)|network error|malformed or unexpected name server reply|host name lookup failure|dns records for the destination computer could not be found|mail forwarding loop for|message looping|routing loop|unable to resolve route|unrou?te?able mail domain",
     ),
     (
         Reason::SystemError,
-        r"delivery to (?:file|pipe) forbidden|local delivery failed|lmtp error after|local (?:error|problem|configuration error)|system (?:error|failure|problem)|internal (?:server )?(?:error|failure|problem)|server (?:error|failure|configuration)|queue (?:file )?(?:write )?error|service (?:is |currently )?(?:temporarily )?unavailable|temporary local problem|i/o error|input/output error|unable to (?:create|open|write|deliver)|can(?:'|no)t (?:create|open|write)|cannot (?:create|open|write)|resources? (?:temporarily )?unavailable|out of memory|mail ?system (?:error|failure|full)",
+        r"delivery to (?:file|pipe) forbidden|local delivery failed|lmtp error after|local (?:error|problem|configuration error)|system (?:error|failure|problem)|internal (?:server )?(?:error|failure|problem)|server (?:error|failure|configuration)|queue (?:file )?(?:write )?error|service (?:is |currently )?(?:temporarily )?unavailable|temporary local problem|i/o error|input/output error|unable to (?:create|open|write|deliver)|can(?:'|no)t (?:create|open|write)|cannot (?:create|open|write)|resources? (?:temporarily )?unavailable|out of memory|mail ?system (?:error|failure)|system config(?:uration)? error|remote server is misconfigured|interrupted system call|there is no mdb",
     ),
     (
         Reason::SyntaxError,
@@ -213,7 +213,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Expired,
-        r"(?:delivery|retry|queue) (?:time|timeout|period|lifetime) (?:has )?(?:expired|exceeded|reached)|retry timeout exceeded|retry time not reached for any host after a long failure period|(?:it )?has not been collected after|message expired after sitting in (?:the )?queue|message timed out|not reachable within the allowed queue period|has been frozen|was frozen on arrival|(?:aborted|gave up|given up) after [0-9.]+ (?:hour|day)|(?:has been|was) (?:in (?:the )?queue|queued) (?:too long|for (?:more than|over))|too long in (?:the )?queue|in the queue too long|(?:could not|couldn't|was not|not) (?:be )?deliver(?:ed)? .{0,40}(?:for|within|in|after) (?:the (?:last|past) )?[0-9]+ (?:hours|days|minutes)|(?:could not|unable to) (?:send|deliver) (?:the )?message for (?:the )?past|giving up|gave up|message expired|retry timeout exceeded|all hosts have been failing|did not accept our requests to connect|will be retried for|unable to deliver message after multiple retries|failed [0-9]+ attempts|delivery (?:expired|attempts? (?:have )?(?:failed|expired))|maximum (?:delivery )?(?:retry|time)",
+        r"(?:delivery|retry|queue) (?:time|timeout|period|lifetime) (?:has )?(?:expired|exceeded|reached)|retry timeout exceeded|retry time not reached for any host after a long failure period|(?:it )?has not been collected after|message expired after sitting in (?:the )?queue|message timed out|not reachable within the allowed queue period|has been frozen|was frozen on arrival|(?:aborted|gave up|given up) after [0-9.]+ (?:hour|day)|(?:has been|was) (?:in (?:the )?queue|queued) (?:too long|for (?:more than|over))|too long in (?:the )?queue|in the queue too long|(?:could not|couldn't|was not|not) (?:be )?deliver(?:ed)? .{0,40}(?:for|within|in|after) (?:the (?:last|past) )?[0-9]+ (?:hours|days|minutes)|(?:could not|unable to) (?:send|deliver) (?:the )?message for (?:the )?past|giving up|gave up|message expired|retry timeout exceeded|all hosts have been failing|did not accept our requests to connect|will be retried for|unable to deliver message after multiple retries|failed [0-9]+ attempts|delivery (?:expired|attempts? (?:have )?(?:failed|expired))|maximum (?:delivery )?(?:retry|time)|could not be delivered for (?:more than )?[0-9]+ days|have been failing for a long time|could not find a gateway for",
     ),
     (
         Reason::NotAccept,
@@ -253,6 +253,7 @@ static STRONG_USER_UNKNOWN: LazyLock<RegexSet> = LazyLock::new(|| {
         r"addressee unknown|not our customer|user not local",
         r"#?5\.1\.0 address rejected|no such person at this address|there is no one at this address|no account by that name|unknown virtual user|user'?s email name is not found|e-?mail address could not be found|not a valid user here|no existe (?:dicha persona|ese usuario)",
         r"mail\.local: unknown user",
+        r"resolver\.adr\.recip(?:ient)?notfound|does not exist at the organization",
         r"please (?:check|verify) (?:if|that|whether) (?:the )?(?:e-?mail |recipient'?s? )?address is (?:correct|valid|right)",
         r"not listed in (?:the )?(?:public )?(?:name (?:&|and) address book|domino directory|directory)",
         r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|ディレクトリには見つかりません|ディレクトリのリストにありません|該当するユーザ|存在しない(?:ユーザ|アドレス|メール)",
