@@ -1215,8 +1215,20 @@ fn pick_reason(
         }
     }
     if !smtp_like && place != "diagnostic" {
-        // A local program failed and said nothing we can read: the report
-        // text around it is boilerplate.
+        // A local delivery program (procmail, maildrop) that failed on a
+        // full mailbox says so in the transcript, whatever exit code the
+        // DSN carries.
+        if f.context_is_own && matched.contains(&Reason::MailboxFull) {
+            ev.push(phrase_evidence(
+                Reason::MailboxFull,
+                context,
+                &f.context,
+                place,
+            ));
+            return Reason::MailboxFull;
+        }
+        // Otherwise it said nothing we can read: the report text around
+        // it is boilerplate.
         ev.push("diagnostic type x-unix".to_string());
         return Reason::MailerError;
     }
@@ -1680,5 +1692,13 @@ mod tests {
             assert_eq!(v.recipients[0].reason, want, "{diag}");
             assert_eq!(v.recipients[0].severity, Severity::Soft, "{diag}");
         }
+    }
+
+    #[test]
+    fn local_program_over_quota_is_a_full_mailbox() {
+        let raw = b"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.test>\nSubject: Returned mail: see transcript for details\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\n   ----- The following addresses had permanent fatal errors -----\n<u@dest.test>\n    (reason: Insufficient permission)\n\n   ----- Transcript of session follows -----\nmaildrop: maildir over quota.\n550 5.0.0 <u@dest.test>... Insufficient permission\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.test\n\nFinal-Recipient: RFC822; u@dest.test\nAction: failed\nStatus: 5.3.0\nDiagnostic-Code: X-Unix; 77\n--b--\n";
+        let v = classify(raw).unwrap();
+        assert_eq!(v.recipients[0].reason, Reason::MailboxFull);
+        assert_eq!(v.recipients[0].severity, Severity::Soft);
     }
 }
