@@ -77,7 +77,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- Relaying -------------------------------------------------------
     (
         Reason::NoRelaying,
-        r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed|authorized)|prohibited|refused)|not (?:permitted|allowed|authorized) to relay|unable to relay|(?:we|i) do not relay|no relaying|relay not permitted|not a gateway|relaying mail to \S+ is not allowed|relay (?:is )?not allowed|not configured to relay|e-?mail address is not verified|insecure (?:mail )?relay|(?:isn't|is not) in my list of allowed rcpthosts|we don't handle mail for|not an open relay",
+        r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed|authorized)|prohibited|refused)|not (?:permitted|allowed|authorized) to relay|unable to relay|(?:we|i) do not relay|no relaying|relay not permitted|not a gateway|relaying mail to \S+ is not allowed|relay (?:is )?not allowed|not configured to relay|e-?mail address is not verified|insecure (?:mail )?relay|(?:isn't|is not) in my list of allowed rcpthosts?|we don't handle mail for|not an open relay|not local host|specified domain is not allowed|requires authentication when attempting to send to a non-local",
     ),
     // --- Authentication of the sender -----------------------------------
     (
@@ -101,7 +101,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::UserUnknown,
-        r"#?5\.1\.0 address rejected|address unknown|bad (?:address|recipient)|bad[-_]recipient|can't accept user|destination addresses were unknown|destination server rejected recipients|e-?mail address could not be found|invalid mailbox|is not an active address at this host|no account by that name|no mail ?box (?:available|by that name)|no such person at this address|there is no one at this address|not a valid user here|not a local address|was not found in (?:the )?(?:directory|ldap|database)|recipient is not local|user'?s email name is not found|e-?mail address is wrong or no longer valid|unknown virtual user|user missing home directory|no existe (?:dicha persona|ese usuario)|resolver\.adr\.recip(?:ient)?notfound|does not exist at the organization|not in my validrcptto list|utilisateur inconnu|destinataire inconnu|nessun utente simile",
+        r"#?5\.1\.0 address rejected|address unknown|bad (?:address|recipient)|bad[-_]recipient|can't accept user|destination addresses were unknown|destination server rejected recipients|e-?mail address could not be found|invalid mailbox|is not an active address at this host|no account by that name|no mail ?box (?:available|by that name)|no such person at this address|there is no one at this address|not a valid user here|not a local address|was not found in (?:the )?(?:directory|ldap|database)|recipient is not local|user'?s email name is not found|e-?mail address is wrong or no longer valid|unknown virtual user|user missing home directory|no existe (?:dicha persona|ese usuario)|resolver\.adr\.recip(?:ient)?notfound|does not exist at the organization|not in my validrcptto list|utilisateur inconnu|destinataire inconnu|nessun utente simile|(?:user|mailbox|rcpt|recipient) [<(]?[^\s<>()]+[>)]? (?:does not exist|doesn't exist|was not found|unknown)|no \S+ in name directory|badrcptto|badrecipientto",
     ),
     (
         Reason::UserUnknown,
@@ -121,7 +121,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     // --- The recipient's own filter ----------------------------------------
     (
         Reason::Filtered,
-        r"due to (?:the )?recipient'?s? (?:policy|preferences|settings|filter)|refused due to recipient preferences|(?:recipient|user) (?:has )?(?:rejected|refused|blocked) (?:your|the|this|mail|e-?mail|message|messages|sender)|only accepting mail from specific|is not accepting (?:any )?(?:mail|e-?mail)|user reject|restricted (?:sms )?e-?mail|not accepting mail from you|blocked by (?:the )?(?:recipient|user)|filtered by (?:the )?recipient|message filtered|recipient'?s? (?:mail )?filter|resolver\.rst\.notauthorized|message rejected due to user rules|refuses? to receive (?:this |your )?mail|受信拒否|拒否設定",
+        r"due to (?:the )?recipient'?s? (?:policy|preferences|settings|filter)|refused due to recipient preferences|(?:recipient|user) (?:has )?(?:rejected|refused|blocked) (?:your|the|this|mail|e-?mail|message|messages|sender)|only accepting mail from specific|is not accepting (?:any )?(?:mail|e-?mail)|user reject|restricted (?:sms )?e-?mail|not accepting mail from you|blocked by (?:the )?(?:recipient|user)|filtered by (?:the )?recipient|message filtered|recipient'?s? (?:mail )?filter|resolver\.rst\.notauthorized|message rejected due to user rules|refuses? to receive (?:this |your )?mail|account is protected by|not found recipient account|(?-u:\b)bounced address|受信拒否|拒否設定",
     ),
     // --- RFC compliance of the message -------------------------------------
     (
@@ -140,7 +140,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Rejected,
-        r"all recipient addresses rejected ?: ?access denied|badsendermx|sendernoa|backscatter protection|non-member to a members-only list|not allowed to post to this (?:mailing )?list|not member article from|without a valid sender domain|empty (?:e-?mail address|envelope senders?)|fully qualified e-?mail address required|outgoing mail suspension|not a registered gateway user|mail from not owned by user|mail ?from domain is listed|returned mail not accepted here|sender is (?:a )?spammer|sender not pre-approved|sender domain listed at|server does not accept mail from|too many spam complaints|emetteur invalide|is a dead domain|reject mail from|from: domain is invalid|provide a valid from|invalid domain, see <url:|sender (?:e-?mail )?address \S+ rejected|(?-u:\b)batv(?-u:\b).{0,30}(?:fail|invalid|no tag|defen[cs]e)|bogus mail from|no third-party dsns|unsigned dsn for|senderfilterconfig|bouncedeny|sender is in my black ?list",
+        r"all recipient addresses rejected ?: ?access denied|badsendermx|sendernoa|backscatter protection|non-member to a members-only list|not allowed to post to this (?:mailing )?list|not member article from|without a valid sender domain|empty (?:e-?mail address|envelope senders?)|fully qualified e-?mail address required|outgoing mail suspension|not a registered gateway user|mail from not owned by user|mail ?from domain is listed|returned mail not accepted here|sender is (?:a )?spammer|sender not pre-approved|sender domain listed at|server does not accept mail from|too many spam complaints|emetteur invalide|is a dead domain|reject mail from|from: domain is invalid|provide a valid from|invalid domain, see <url:|sender (?:e-?mail )?address \S+ rejected|(?-u:\b)batv(?-u:\b).{0,30}(?:fail|invalid|no tag|defen[cs]e)|bogus mail from|no third-party dsns|unsigned dsn for|senderfilterconfig|bouncedeny|sender is in my black ?list|sender e-?mail address rejected|rule imposed mailbox access for \S+ refused|valid-address-filter|envelope blocked - |sending address blacklisted|'send mail as'",
     ),
     // --- The sending host (IP) was refused ---------------------------------
     (
@@ -149,7 +149,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Blocked,
-        r"access from ip address \S+ blocked|bad sender ip address|connections? (?:are )?not accepted from ip|(?-u:\b)go away(?-u:\b)|hosts with dynamic ip|invalid ip for sending mail|is in a black ?list|mail server at \S+ is blocked|mail from [0-9.]+ refused|rejected based on blacklist|not currently accepting mail from your ip|on our block ?list|rejecting open proxy|sender ip address rejected|listed as abusive|looks suspiciously like (?:a )?spammer|connection reset by peer|connection was dropped by (?:the )?remote host|too many spams from your ip|your network is temporar(?:y|ily) blacklisted|we do not accept mail from (?:dynamic|hosts with dynamic)|you are not allowed to connect|you are sending spam|messages from \S+ (?:weren't|were not) sent|unwanted messages (?:have been |were )?sent from|esmtp not accepting connections|bad ip profile|host network not allowed|no access from mail server|use the smtp server of your isp|your access ip \S+ has been rejected|forbidden by your ip",
+        r"access from ip address \S+ blocked|bad sender ip address|connections? (?:are )?not accepted from ip|(?-u:\b)go away(?-u:\b)|hosts with dynamic ip|invalid ip for sending mail|is in a black ?list|mail server at \S+ is blocked|mail from [0-9.]+ refused|rejected based on blacklist|not currently accepting mail from your ip|on our block ?list|rejecting open proxy|sender ip address rejected|listed as abusive|looks suspiciously like (?:a )?spammer|connection reset by peer|connection was dropped by (?:the )?remote host|too many spams from your ip|your network is temporar(?:y|ily) blacklisted|we do not accept mail from (?:dynamic|hosts with dynamic)|you are not allowed to connect|you are sending spam|messages from \S+ (?:weren't|were not) sent|unwanted messages (?:have been |were )?sent from|esmtp not accepting connections|bad ip profile|host network not allowed|no access from mail server|use the smtp server of your isp|your access ip \S+ has been rejected|forbidden by your ip|(?:blocked|refused) - see http|was blocked by \S+|(?:domain|e-?mail|ip) \S+ is blacklisted|has not passed validation|requires confirmation|confirm this mail server|to submit messages to this e-mail system has been rejected|service refused, please try later",
     ),
     // A refusal that cites the connecting IP as its parameter (`IP=a.b.c.d`)
     // is about the sending host.
@@ -164,7 +164,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::SpamDetected,
-        r"(?-u:\b)spam(?:my|mer)?(?-u:\b)|(?-u:\b)junk(?-u:\b)|(?-u:\b)bulk (?:e-?mail|mail)(?-u:\b)|unsolicited|(?-u:\b)ube(?-u:\b)|(?-u:\b)uce(?-u:\b)|spam-like|looks like spam|content filter|blacklisted (?:url|link)|(?-u:\b)uribl(?-u:\b)|scored too high|message (?:content )?(?:was )?(?:classified|identified|detected) as|high probability of being|suspicious (?:content|message)|content rejected|spamassassin|spamprofiler|recurrent pattern detection|failed several antispam checks|mail content denied|unacceptable content|rejecting mail content",
+        r"(?-u:\b)spam(?:my|mer)?(?-u:\b)|(?-u:\b)junk(?-u:\b)|(?-u:\b)bulk (?:e-?mail|mail)(?-u:\b)|unsolicited|(?-u:\b)ube(?-u:\b)|(?-u:\b)uce(?-u:\b)|spam-like|looks like spam|content filter|blacklisted (?:url|link)|(?-u:\b)uribl(?-u:\b)|scored too high|message (?:content )?(?:was )?(?:classified|identified|detected) as|high probability of being|suspicious (?:content|message)|content rejected|spamassassin|spamprofiler|recurrent pattern detection|failed several antispam checks|mail content denied|unacceptable content|rejecting mail content|mail score \([0-9.]+\) over|reject bulk\.advertising|spamming not allowed|temporarily blocked by our filter",
     ),
     (
         Reason::TooManyConn,
@@ -176,11 +176,11 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::TooManyConn,
-        r"too many (?:connections|concurrent|sessions|smtp sessions|simultaneous)|connection (?:count )?limit|maximum (?:number of )?connections|too many hosts",
+        r"trop de connexions|too many (?:connections|concurrent|sessions|smtp sessions|simultaneous)|connection (?:count )?limit|maximum (?:number of )?connections|too many hosts",
     ),
     (
         Reason::PolicyViolation,
-        r"polic(?:y|ies)|violat(?:e|es|ed|ion)|prohibited (?:attachment|file|content)|attachment.{0,40}(?:not allowed|blocked|rejected|prohibited)|(?:file|attachment) type|executable|not allowed (?:content|attachment)|disallowed|forbidden|blocked because (?:its|the) content|(?:illegal|prohibited|unsafe|banned|dangerous) (?:attachment|file|content)|organizational settings|closed mailing list|not subscribed to this group|mass mailer",
+        r"polic(?:y|ies)|violat(?:e|es|ed|ion)|prohibited (?:attachment|file|content)|attachment.{0,40}(?:not allowed|blocked|rejected|prohibited)|(?:file|attachment) type|executable|not allowed (?:content|attachment)|disallowed|forbidden|blocked because (?:its|the) content|(?:illegal|prohibited|unsafe|banned|dangerous) (?:attachment|file|content)|organizational settings|closed mailing list|not subscribed to this group|mass mailer|do not accept messages containing images|posts without solving a captcha|message given low priority",
     ),
     (
         Reason::ContentError,
@@ -188,7 +188,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::SecurityError,
-        r"unauthenticated (?:e-?mail|senders?)|smtp authentication|authentication (?:is )?required|must (?:be )?authenticat|(?:tls|ssl|starttls|encryption) (?:is )?required|must issue a starttls|requires? (?:tls|encryption)|certificate|not authori[sz]ed|unauthori[sz]ed|security (?:error|violation)|spoof|impersonat|authentication failed|forged|authentication failure|authentication credentials invalid|not subscribed to ses",
+        r"unauthenticated (?:e-?mail|senders?)|smtp authentication|authentication (?:is )?required|must (?:be )?authenticat|(?:tls|ssl|starttls|encryption) (?:is )?required|must issue a starttls|requires? (?:tls|encryption)|certificate|not authori[sz]ed|unauthori[sz]ed|security (?:error|violation)|spoof|impersonat|authentication failed|forged|authentication failure|authentication credentials invalid|not subscribed to ses|authentication turned on in your e-?mail client|authentification (?:requise|invalide)",
     ),
     // --- The destination system -------------------------------------------
     (
@@ -205,7 +205,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::SystemError,
-        r"delivery to (?:file|pipe) forbidden|local delivery failed|lmtp error after|local (?:error|problem|configuration error)|system (?:error|failure|problem)|internal (?:server )?(?:error|failure|problem)|server (?:error|failure|configuration)|queue (?:file )?(?:write )?error|service (?:is |currently )?(?:temporarily )?unavailable|temporary local problem|i/o error|input/output error|unable to (?:create|open|write|deliver)|can(?:'|no)t (?:create|open|write)|cannot (?:create|open|write)|resources? (?:temporarily )?unavailable|out of memory|mail ?system (?:error|failure)|system config(?:uration)? error|remote server is misconfigured|interrupted system call|there is no mdb",
+        r"delivery to (?:file|pipe) forbidden|local delivery failed|lmtp error after|local (?:error|problem|configuration error)|system (?:error|failure|problem)|internal (?:server )?(?:error|failure|problem)|server (?:error|failure|configuration)|queue (?:file )?(?:write )?error|service (?:is |currently )?(?:temporarily )?unavailable|temporary local problem|i/o error|input/output error|unable to (?:create|open|write|deliver)|can(?:'|no)t (?:create|open|write)|cannot (?:create|open|write)|resources? (?:temporarily )?unavailable|out of memory|mail ?system (?:error|failure)|system config(?:uration)? error|remote server is misconfigured|interrupted system call|there is no mdb|forwarding loop broken|would create a mail loop|loop was found in the mail exchanger|could not load drd|encountered an error while being processed",
     ),
     (
         Reason::SyntaxError,
