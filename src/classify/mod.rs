@@ -1028,16 +1028,23 @@ fn reason_holds(
                 Reason::NotAccept,
                 Reason::Filtered,
                 Reason::Suspend,
+                Reason::NetworkError,
             ]
             .iter()
             .any(|x| has(*x));
             if by_status == Some(Reason::UserUnknown) {
                 // An explicit x.1.1 names the mailbox whatever the stage.
                 !softer
-            } else if mailbox_name_reply && strong && has(Reason::UserUnknown) && !softer {
+            } else if mailbox_name_reply
+                && strong
+                && has(Reason::UserUnknown)
+                && !softer
+                && matches!(command, Some("RCPT") | None)
+            {
                 // 553 ("mailbox name not allowed", RFC 5321 4.2.2) is a
                 // reply about the mailbox name itself, whatever the
-                // enhanced code's class says.
+                // enhanced code's class says — but not after DATA, where
+                // the recipient had been accepted.
                 true
             } else if has(Reason::UserUnknown) && !softer {
                 // Refused at RCPT TO: the address. After DATA the recipient
@@ -1170,7 +1177,7 @@ fn pick_reason(
     if SENDER_HOST_CHECK.is_match(phrase_text) {
         matched.retain(|r| *r != Reason::HostUnknown);
     }
-    if SENDER_QUOTA.is_match(phrase_text) {
+    if SENDER_QUOTA.is_match(phrase_text) && !matched.contains(&Reason::UserUnknown) {
         matched.retain(|r| *r != Reason::MailboxFull);
     }
     if smtp_like
@@ -1700,5 +1707,30 @@ mod tests {
         let v = classify(raw).unwrap();
         assert_eq!(v.recipients[0].reason, Reason::MailboxFull);
         assert_eq!(v.recipients[0].severity, Severity::Soft);
+    }
+
+    #[test]
+    fn look_alike_wordings_are_never_hard() {
+        for (status, diag) in [
+            // A word between "recipient" and "unknown" that is no address.
+            (
+                "4.3.0",
+                "451 4.3.0 recipient status unknown (directory lookup failed), try again later (in reply to RCPT TO command)",
+            ),
+            ("5.7.1", "550 5.7.1 recipient policy unknown"),
+            // 553 after DATA: the recipient had been accepted.
+            (
+                "5.7.1",
+                "553 5.7.1 Message refused: no such user here (in reply to end of DATA command)",
+            ),
+            // Advice to check the address, beside another explanation.
+            (
+                "5.0.0",
+                "550 The remote server timed out. Please check that the address is correct.",
+            ),
+        ] {
+            let v = classify(&dsn("mx.dest.test", status, diag)).unwrap();
+            assert_ne!(v.recipients[0].severity, Severity::Hard, "{diag}");
+        }
     }
 }

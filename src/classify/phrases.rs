@@ -101,7 +101,7 @@ pub const FAMILIES: &[(Reason, &str)] = &[
     ),
     (
         Reason::UserUnknown,
-        r"#?5\.1\.0 address rejected|address unknown|bad (?:address|recipient)|bad[-_]recipient|can't accept user|destination addresses were unknown|destination server rejected recipients|e-?mail address could not be found|invalid mailbox|is not an active address at this host|no account by that name|no mail ?box (?:available|by that name)|no such person at this address|there is no one at this address|not a valid user here|not a local address|was not found in (?:the )?(?:directory|ldap|database)|recipient is not local|user'?s email name is not found|e-?mail address is wrong or no longer valid|unknown virtual user|user missing home directory|no existe (?:dicha persona|ese usuario)|resolver\.adr\.recip(?:ient)?notfound|does not exist at the organization|not in my validrcptto list|utilisateur inconnu|destinataire inconnu|nessun utente simile|(?:user|mailbox|rcpt|recipient) [<(]?[^\s<>()]+[>)]? (?:does not exist|doesn't exist|was not found|unknown)|no \S+ in name directory|badrcptto|badrecipientto",
+        r"#?5\.1\.0 address rejected|address unknown|bad (?:address|recipient)|bad[-_]recipient|can't accept user|destination addresses were unknown|destination server rejected recipients|e-?mail address could not be found|invalid mailbox|is not an active address at this host|no account by that name|no mail ?box (?:available|by that name)|no such person at this address|there is no one at this address|not a valid user here|not a local address|was not found in (?:the )?(?:directory|ldap|database)|recipient is not local|user'?s email name is not found|e-?mail address is wrong or no longer valid|unknown virtual user|user missing home directory|no existe (?:dicha persona|ese usuario)|resolver\.adr\.recip(?:ient)?notfound|does not exist at the organization|not in my validrcptto list|utilisateur inconnu|destinataire inconnu|nessun utente simile|(?:user|mailbox|rcpt|recipient) (?:<[^\s<>]+>|\([^\s()]+\)|[^\s<>()@]+@[^\s<>()]+) (?:does not exist|doesn't exist|was not found|unknown)|no \S+ in name directory|badrcptto|badrecipientto",
     ),
     (
         Reason::UserUnknown,
@@ -254,7 +254,7 @@ static STRONG_USER_UNKNOWN: LazyLock<RegexSet> = LazyLock::new(|| {
         r"#?5\.1\.0 address rejected|no such person at this address|there is no one at this address|no account by that name|unknown virtual user|user'?s email name is not found|e-?mail address could not be found|not a valid user here|no existe (?:dicha persona|ese usuario)",
         r"mail\.local: unknown user",
         r"resolver\.adr\.recip(?:ient)?notfound|does not exist at the organization",
-        r"please (?:check|verify) (?:if|that|whether) (?:the )?(?:e-?mail |recipient'?s? )?address is (?:correct|valid|right)",
+        r"unable to deliver message to <[^<>\s]+>[^.<>]{0,80}\.\s*please check if address is correct",
         r"not listed in (?:the )?(?:public )?(?:name (?:&|and) address book|domino directory|directory)",
         r"宛先不明|宛先が見つかりません|ユーザーが見つかりません|ユーザが見つかりません|ユーザー?不明|ディレクトリには見つかりません|ディレクトリのリストにありません|該当するユーザ|存在しない(?:ユーザ|アドレス|メール)",
     ])
@@ -397,9 +397,20 @@ mod tests {
             Some(Reason::UserUnknown)
         );
         assert!(strong_user_unknown(
-            "Please check if address is correct.",
+            "Unable to deliver message to <a@b.test> (and other recipients in the same domain). Please check if address is correct.",
             false
         ));
+        // The advice alone is boilerplate some reports add to any failure.
+        assert!(!strong_user_unknown(
+            "The remote server timed out. Please check that the address is correct.",
+            true
+        ));
+        // A token between the words must be an address, not any word.
+        assert!(
+            !all_matches("451 4.3.0 recipient status unknown, try again later")
+                .contains(&Reason::UserUnknown)
+        );
+        assert!(all_matches("550 user <a@b.test> does not exist").contains(&Reason::UserUnknown));
         // …but not a URL's query parameter.
         assert_eq!(
             r("550 5.1.1 https://postmaster.example/codes?ip=192.0.2.1#rcp"),

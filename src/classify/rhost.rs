@@ -514,15 +514,24 @@ static SMS_NO_SUCH_USER: LazyLock<Regex> = LazyLock::new(|| {
 /// A mail-to-SMS gateway's "no such user": its mailboxes are phone
 /// numbers, so a name that is not one cannot exist there; for a number the
 /// same words also answer a subscriber who blocked mail-to-text, which is
-/// a filter, not proof that the number is gone.
-fn sms_gateway(recipient: &str, diagnostic: &str) -> Option<Reason> {
+/// a filter, not proof that the number is gone. Only a refusal at RCPT TO
+/// (or at no stated stage) whose words say nothing else is read this way.
+fn sms_gateway(recipient: &str, diagnostic: &str, command: Option<&str>) -> Option<Reason> {
     let (local, domain) = recipient.rsplit_once('@')?;
     if !SMS_GATEWAYS.iter().any(|d| domain_matches(domain, d))
         || !SMS_NO_SUCH_USER.is_match(diagnostic)
+        || !matches!(command, Some("RCPT") | None)
+        || super::phrases::all_matches(diagnostic)
+            .iter()
+            .any(|r| *r != Reason::UserUnknown)
     {
         return None;
     }
-    let digits = local.trim_start_matches('+');
+    // Numbers are written with separators too: 212-555-0100, (212) 555 0100.
+    let digits: String = local
+        .chars()
+        .filter(|c| !matches!(c, '-' | '.' | '(' | ')' | ' ' | '+'))
+        .collect();
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         Some(Reason::Filtered)
     } else {
@@ -539,7 +548,7 @@ pub fn lookup(
     command: Option<&str>,
     status: Option<&str>,
 ) -> Option<Reason> {
-    if let Some(r) = sms_gateway(recipient, diagnostic) {
+    if let Some(r) = sms_gateway(recipient, diagnostic, command) {
         return Some(r);
     }
     let generic = status.is_none_or(|s| s.starts_with("5.0.") || s.starts_with("4.0."));
@@ -608,6 +617,26 @@ mod tests {
         );
         assert_eq!(
             lookup("someone@example.com", None, d, true, None, None),
+            None
+        );
+        assert_eq!(
+            lookup("212-555-0100@vtext.com", None, d, true, None, None),
+            Some(Reason::Filtered)
+        );
+        // After DATA, or beside other explanations, the words are not read.
+        assert_eq!(
+            lookup("someone@vtext.com", None, d, true, Some("DATA"), None),
+            None
+        );
+        assert_eq!(
+            lookup(
+                "someone@vtext.com",
+                None,
+                "554 5.7.1 blocked as spam, invalid recipient policy",
+                true,
+                None,
+                None
+            ),
             None
         );
         assert_eq!(
