@@ -197,6 +197,7 @@ pub async fn run(config: &Config, once: bool) -> Result<PassReport, DaemonError>
         })
     });
     let report = if once {
+        review_verdicts(&store, &config.policy).await?;
         run_once(config, &store, &stop_rx).await
     } else {
         run_forever(config.clone(), &store, &stop_rx).await;
@@ -214,13 +215,14 @@ pub async fn run(config: &Config, once: bool) -> Result<PassReport, DaemonError>
 }
 
 /// Recompute the address verdicts when the configured policy is not the
-/// one they were computed with, then those that time alone has changed.
+/// one they were computed with. (Those that time alone has changed are
+/// reviewed by [`review_loop`], or before the pass with `--once`.)
 async fn follow_policy(store: &Store, policy: &PolicyConfig) -> Result<(), StoreError> {
     let n = store.apply_policy(policy, store::now()).await?;
     if n > 0 {
         tracing::info!(addresses = n, "policy changed: address verdicts recomputed");
     }
-    review_verdicts(store, policy).await
+    Ok(())
 }
 
 /// Recompute the verdicts whose soft bounces left (or entered) the window
@@ -237,13 +239,18 @@ async fn review_verdicts(store: &Store, policy: &PolicyConfig) -> Result<(), Sto
     Ok(())
 }
 
-/// Every [`REVIEW_EVERY`] until `stop`, recompute the verdicts that are due
-/// (the first review is at start, in [`follow_policy`]).
+/// Recompute the verdicts that are due now, then every [`REVIEW_EVERY`]
+/// until `stop`. It runs beside the mailbox tasks, after READY=1: the first
+/// review after an upgrade can find every row due, and a large table must
+/// not hold the service's start-up past systemd's timeout.
 async fn review_loop(store: Store, policy: PolicyConfig, stop: watch::Receiver<bool>) {
-    while !sleep_or_stop(REVIEW_EVERY, &stop).await {
+    loop {
         if let Err(e) = review_verdicts(&store, &policy).await {
             // Nothing is lost: the rows stay due and the next review retries.
             tracing::warn!(error = %e, "cannot recompute aged address verdicts");
+        }
+        if sleep_or_stop(REVIEW_EVERY, &stop).await {
+            return;
         }
     }
 }
