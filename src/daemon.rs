@@ -245,7 +245,13 @@ async fn review_verdicts(store: &Store, policy: &PolicyConfig) -> Result<(), Sto
 /// not hold the service's start-up past systemd's timeout.
 async fn review_loop(store: Store, policy: PolicyConfig, stop: watch::Receiver<bool>) {
     loop {
-        if let Err(e) = review_verdicts(&store, &policy).await {
+        // A stop request drops a review in progress: its open transaction
+        // rolls back and those rows stay due for the next start.
+        let result = tokio::select! {
+            r = review_verdicts(&store, &policy) => r,
+            _ = stopped(&stop) => return,
+        };
+        if let Err(e) = result {
             // Nothing is lost: the rows stay due and the next review retries.
             tracing::warn!(error = %e, "cannot recompute aged address verdicts");
         }

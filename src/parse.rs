@@ -534,10 +534,18 @@ fn is_postmark(line: &[u8]) -> bool {
 ///
 /// IMAP never delivers mbox; this serves `bounced classify` on archives.
 pub fn split_mbox(raw: &[u8]) -> Vec<&[u8]> {
-    let first_line = raw.split(|b| *b == b'\n').next().unwrap_or_default();
+    // Blank lines before the first postmark are not part of any message.
+    let lead = raw
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(raw.len());
+    let body = raw.get(lead..).unwrap_or_default();
+    let first_line = body.split(|b| *b == b'\n').next().unwrap_or_default();
+    let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
     if !is_postmark(first_line) {
         return vec![raw];
     }
+    let raw = body;
     let mut out = Vec::new();
     let mut start: Option<usize> = None;
     let mut pos = 0usize;
@@ -579,6 +587,11 @@ mod tests {
         let plain = b"Subject: x\n\nFrom a@b 10:00\n";
         assert_eq!(split_mbox(plain), vec![&plain[..]]);
         assert_eq!(split_mbox(b""), vec![&b""[..]]);
+        // Blank lines before the first postmark, CRLF line ends.
+        let m = b"\r\n\r\nFrom a@b Thu Apr 29 23:34:45 2015\r\nSubject: one\r\n\r\nx\r\n\r\nFrom a@b Thu Apr 29 23:35:45 2015\r\nSubject: two\r\n\r\ny\r\n";
+        let parts = split_mbox(m);
+        assert_eq!(parts.len(), 2);
+        assert!(parts[1].starts_with(b"Subject: two"));
     }
 
     use super::*;
