@@ -6,46 +6,8 @@
 mod common;
 
 use common::*;
-use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-/// Start `bounced run` with its log in `work/NAME.log`.
-fn spawn_daemon(config: &Path, work: &Path, name: &str) -> Child {
-    let log = std::fs::File::create(work.join(format!("{name}.log"))).unwrap();
-    bounced()
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "bounced=debug")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn bounced")
-}
-
-fn log_of(work: &Path, name: &str) -> String {
-    std::fs::read_to_string(work.join(format!("{name}.log"))).unwrap_or_default()
-}
-
-/// Poll `query` (a count) until it reaches `want` or `limit` passes.
-async fn wait_for_count(db: &Path, query: &'static str, want: i64, limit: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if db.exists() {
-            let pool = common::db(db).await;
-            let n: i64 = sqlx::query_scalar(query)
-                .fetch_one(&pool)
-                .await
-                .unwrap_or(0);
-            pool.close().await;
-            if n >= want {
-                return true;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
-}
 
 fn sigterm(child: &Child) {
     let pid = child.id().to_string();
@@ -88,7 +50,7 @@ async fn idle_delivers_within_seconds_poll_fallback_works_and_sigterm_exits_zero
         ..Mbox::plain(&dovecot)
     };
     let (config, dbpath) = write_config(work.path(), &[idle, poll]);
-    let mut child = spawn_daemon(&config, work.path(), "daemon");
+    let mut child = spawn_daemon(&config, work.path(), "daemon", "bounced=debug");
     // Both mailboxes made their first (empty) pass.
     assert!(
         wait_for_count(
@@ -164,7 +126,7 @@ async fn sigterm_mid_pass_exits_zero_and_next_start_resumes() {
     );
     let work = tempfile::tempdir().unwrap();
     let (config, dbpath) = write_config(work.path(), &[Mbox::plain(&dovecot)]);
-    let mut child = spawn_daemon(&config, work.path(), "first");
+    let mut child = spawn_daemon(&config, work.path(), "first", "bounced=debug");
     assert!(
         wait_for_count(
             &dbpath,
@@ -220,7 +182,7 @@ async fn server_restart_mid_pass_reconnects_and_counts_once() {
     );
     let work = tempfile::tempdir().unwrap();
     let (config, dbpath) = write_config(work.path(), &[Mbox::plain(&dovecot)]);
-    let mut child = spawn_daemon(&config, work.path(), "daemon");
+    let mut child = spawn_daemon(&config, work.path(), "daemon", "bounced=debug");
     assert!(
         wait_for_count(
             &dbpath,
@@ -299,7 +261,7 @@ async fn another_process_holding_the_write_lock_loses_nothing() {
         .unwrap()
         .replace("busy_timeout = \"30s\"", "busy_timeout = \"500ms\"");
     std::fs::write(&config, text).unwrap();
-    let mut child = spawn_daemon(&config, work.path(), "daemon");
+    let mut child = spawn_daemon(&config, work.path(), "daemon", "bounced=debug");
     assert!(
         wait_for_count(
             &dbpath,
@@ -367,7 +329,7 @@ async fn a_wrong_password_neither_stops_the_others_nor_loops_hot() {
         ..Mbox::plain(&dovecot)
     };
     let (config, dbpath) = write_config(work.path(), &[good, wrong]);
-    let mut child = spawn_daemon(&config, work.path(), "daemon");
+    let mut child = spawn_daemon(&config, work.path(), "daemon", "bounced=debug");
     dovecot
         .append("bob", "secret", "INBOX", &[data("dsn-userunknown.eml")])
         .await;

@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// The peak RSS bound this test enforces (and the README states).
@@ -70,42 +69,23 @@ async fn fifty_megabyte_bounce_and_a_burst_keep_memory_flat() {
     );
     let work = tempfile::tempdir().unwrap();
     let (config, dbpath) = write_config(work.path(), &[Mbox::plain(&dovecot)]);
-    let log = std::fs::File::create(work.path().join("daemon.log")).unwrap();
     let started = Instant::now();
-    let mut child = bounced()
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_daemon(&config, work.path(), "daemon", "warn");
     let want = (small + 1) as i64;
-    let mut done = false;
-    while started.elapsed() < Duration::from_secs(30 + small as u64 / 50) {
-        if dbpath.exists() {
-            let pool = db(&dbpath).await;
-            // The file exists before the daemon's migrations have created
-            // the tables: an error here means "not yet".
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
-                .fetch_one(&pool)
-                .await
-                .unwrap_or(0);
-            pool.close().await;
-            if n >= want {
-                done = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let done = wait_for_count(
+        &dbpath,
+        "SELECT count(*) FROM messages",
+        want,
+        Duration::from_secs(30 + small as u64 / 50),
+    )
+    .await;
     let took = started.elapsed();
     let hwm = vm_hwm_kb(child.id());
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
-    let log = std::fs::read_to_string(work.path().join("daemon.log")).unwrap_or_default();
+    let log = log_of(work.path(), "daemon");
     assert!(done, "not all processed in time:\n{log}");
     let hwm = hwm.expect("VmHWM");
     eprintln!(

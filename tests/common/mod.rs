@@ -8,7 +8,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -353,6 +353,47 @@ pub fn write_config(dir: &Path, mailboxes: &[Mbox<'_>]) -> (PathBuf, PathBuf) {
 /// The bounced binary.
 pub fn bounced() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bounced"))
+}
+
+/// Start `bounced run` (the long-running daemon) with `RUST_LOG=rust_log`
+/// and its log in `work/NAME.log`.
+pub fn spawn_daemon(config: &Path, work: &Path, name: &str, rust_log: &str) -> Child {
+    let log = std::fs::File::create(work.join(format!("{name}.log"))).unwrap();
+    bounced()
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn bounced")
+}
+
+/// The log a daemon started with [`spawn_daemon`] has written so far.
+pub fn log_of(work: &Path, name: &str) -> String {
+    std::fs::read_to_string(work.join(format!("{name}.log"))).unwrap_or_default()
+}
+
+/// Poll `query` (a count) until it reaches `want` or `limit` passes. The
+/// database file exists before the daemon's migrations have created its
+/// tables: a failing query means "not yet".
+pub async fn wait_for_count(db: &Path, query: &'static str, want: i64, limit: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if db.exists() {
+            let pool = self::db(db).await;
+            let n: i64 = sqlx::query_scalar(query)
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0);
+            pool.close().await;
+            if n >= want {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
 }
 
 /// `bounced run --once --config PATH`.
