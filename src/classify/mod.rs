@@ -887,7 +887,7 @@ pub fn decide(f: &Finding) -> Recipient {
         ev.push("delivered".to_string());
         Reason::Delivered
     } else {
-        pick_reason(f, diag, st, command.as_deref(), delayed, &mut ev)
+        pick_reason(f, diag, st, reply, command.as_deref(), delayed, &mut ev)
     };
 
     // Without a diagnostic of its own, the recipient's report text says
@@ -1104,6 +1104,7 @@ fn pick_reason(
     f: &Finding,
     diag: &str,
     st: Option<status::Status>,
+    reply: Option<u16>,
     command: Option<&str>,
     delayed: bool,
     ev: &mut Vec<String>,
@@ -1188,7 +1189,7 @@ fn pick_reason(
         ev.push(format!("refused at SMTP stage {}", command.unwrap_or("")));
         return Reason::Blocked;
     }
-    let mailbox_name_reply = f.reply_code.or_else(|| status::find_reply_code(diag)) == Some(553);
+    let mailbox_name_reply = reply == Some(553);
     if smtp_like {
         for r in FIRST_ORDER {
             if reason_holds(
