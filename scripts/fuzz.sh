@@ -3,13 +3,20 @@
 #
 #   FUZZ_SECONDS=60 scripts/fuzz.sh
 #
-# With cargo-fuzz and a nightly toolchain, runs the libFuzzer target in
+# With a nightly toolchain (cargo-fuzz is installed if missing), runs the libFuzzer target in
 # fuzz/ seeded with the golden fixtures (and the shared Sisimai corpus when
 # present). Without them, falls back to the stable mutation smoke test
 # (proptest over mutated fixtures), scaled to the same time budget.
 set -eu
 cd "$(dirname "$0")/.."
 SECS="${FUZZ_SECONDS:-60}"
+
+# cargo-fuzz is installed here when a nightly toolchain is present (the
+# libFuzzer target needs nightly; without it the stable fallback runs).
+if ! command -v cargo-fuzz >/dev/null 2>&1 && rustup toolchain list 2>/dev/null | grep -q nightly; then
+    echo "fuzz: installing cargo-fuzz"
+    cargo install cargo-fuzz --locked || echo "fuzz: cannot install cargo-fuzz" >&2
+fi
 
 if command -v cargo-fuzz >/dev/null 2>&1 && rustup toolchain list 2>/dev/null | grep -q nightly; then
     SEED=fuzz/corpus/classify
