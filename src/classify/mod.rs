@@ -7,32 +7,48 @@
 //! The vocabulary of reasons is Sisimai's, so that operators who know that
 //! library read our verdicts the same way.
 //!
-//! # How a message is read
+//! # How a message is read: a pure pipeline
 //!
 //! 1. [`crate::parse`] takes the message apart (MIME, charsets, the
 //!    delivery-status and feedback-report parts, the returned original).
-//! 2. Readers turn what they find into [`Finding`]s, one per recipient, all
-//!    in the same shape: RFC 3464 fields ([`crate::dsn`]), SES JSON
-//!    notifications ([`notification`]), and the human-readable layouts of
-//!    MTAs ([`layouts::READERS`], one small function per layout family).
-//!    Layout text for a DSN recipient is kept as its context.
-//! 3. [`decide`] turns each finding into a [`Recipient`]: the enhanced status
-//!    code and reply code ([`status`]), the SMTP stage, the phrase families
-//!    ([`phrases::FAMILIES`]) and provider conventions ([`rhost`]) are
-//!    weighed in a fixed order of reasons (`FIRST_ORDER`, `SECOND_ORDER`).
-//!    "The address does not exist" needs an x.1.1 status, a refusal at
-//!    RCPT TO, or an unmistakable wording; anything softer in the same text
-//!    wins, because a wrong "hard" removes a live subscriber.
-//! 4. Messages without a failed recipient may still be feedback reports
+//! 2. [`mta::identify`] names the software that wrote the bounce from the
+//!    fingerprint table (`data/mta.tsv`), with its evidence.
+//! 3. Readers turn what they find into one [`Finding`] (observation) per
+//!    recipient: RFC 3464 fields ([`crate::dsn`]), SES JSON notifications
+//!    ([`notification`]) and the human-readable layouts of MTAs
+//!    ([`layouts::READERS`]). A recipient keeps only its own text: a block
+//!    of the report is attached to a DSN recipient only when it names that
+//!    recipient (or both are the only one), and the report as a whole is
+//!    read only for a single-recipient report.
+//! 4. [`decide`] runs each observation down the decision [`ladder`]: scoped
+//!    facts (reader, provider code tables in [`rhost`], phrase rows scoped
+//!    to the MTA family), the status code ([`ladder::prefer`] picks the
+//!    more specific of the DSN field and the remote reply; meanings in
+//!    `data/status.tsv`), phrase families (`data/phrases.tsv`, one
+//!    [`automaton`] over the recipient's text) under stage conditions, the
+//!    conflict table (`data/vetoes.tsv`), then fallbacks. Every verdict's
+//!    evidence lists the ids of the rows that decided it (`rule …`).
+//! 5. Severity is anchored: a reason that removes an address is hard only
+//!    when a status code naming it, the RCPT TO stage, a 553 reply or a
+//!    scoped fact stands behind it; on a phrase alone it is soft.
+//! 6. Messages without a failed recipient may still be feedback reports
 //!    (ARF, Apple unsubscribe, SES complaints) or auto-replies; anything else
 //!    is `not_bounce`. Text layouts are believed only on a message that
 //!    presents itself as a delivery report (sender, subject, wording), so a
 //!    person quoting "user unknown" is not a bounce.
+//!
+//! The knowledge lives in `src/classify/data/` ([`knowledge`]): tables with
+//! ids and sources, not branches of code. Rows that follow Sisimai's
+//! published phrase, status and MTA tables say so, with its licence notice
+//! (`data/LICENSE-sisimai`, BSD 2-Clause).
 
 pub mod address;
+pub mod automaton;
+pub mod knowledge;
+pub mod ladder;
 pub mod layouts;
+pub mod mta;
 pub mod notification;
-pub mod phrases;
 pub mod rhost;
 pub mod status;
 
@@ -306,6 +322,8 @@ pub struct Finding {
     pub context_is_own: bool,
     /// A reason the layout itself states (a carrier's fixed wording).
     pub reason_hint: Option<Reason>,
+    /// The MTA family that wrote the report ([`mta::identify`]).
+    pub family: Option<String>,
 }
 
 /// Where Sisimai puts a feedback report's recipient when the report names
@@ -405,13 +423,18 @@ fn classify_one(mail: &parse::Mail) -> Verdict {
         }
         Some(notification::Notification::Recipients(found)) if !found.is_empty() => {
             evidence.push("SES notification (JSON)".to_string());
-            return finish(verdict, found, "", evidence);
+            return finish(verdict, found, "", None, evidence);
         }
         _ => {}
     }
 
     let report_text = layouts::report_part(&mail.text);
     let bounce_like = looks_like_bounce(mail, report_text);
+    let identity = mta::identify(mail, report_text);
+    if let Some(f) = &identity.family {
+        evidence.push(format!("mta {f} ({})", identity.evidence.join(", ")));
+    }
+    let family = identity.family;
     let mut findings = dsn_findings(mail, &mut evidence);
     if !findings.is_empty() {
         evidence.push("RFC 3464 delivery-status report".to_string());
@@ -497,7 +520,7 @@ fn classify_one(mail: &parse::Mail) -> Verdict {
         return verdict;
     }
 
-    finish(verdict, findings, report_text, evidence)
+    finish(verdict, findings, report_text, family.as_deref(), evidence)
 }
 
 /// Decide every finding and set the verdict's kind.
@@ -505,6 +528,7 @@ fn finish(
     mut verdict: Verdict,
     findings: Vec<Finding>,
     shared: &str,
+    family: Option<&str>,
     evidence: Vec<String>,
 ) -> Verdict {
     // Text shared by all recipients (for reports that put the reason once,
@@ -520,13 +544,17 @@ fn finish(
         if f.action.is_none() && warning_only {
             f.action = Some("delayed".to_string());
         }
-        if f.context.is_empty() {
+        if f.context.is_empty() && findings.len() == 1 {
+            // With one recipient, the whole report is about it; with
+            // several, a recipient never borrows another's text.
             f.context = shared
                 .get(..shared.len().min(4096))
                 .unwrap_or("")
                 .to_string();
-            // With one recipient, the whole report is about it.
-            f.context_is_own = findings.len() == 1;
+            f.context_is_own = true;
+        }
+        if f.family.is_none() {
+            f.family = family.map(str::to_string);
         }
         let r = decide(&f);
         if seen.insert(r.address.to_ascii_lowercase()) {
@@ -769,6 +797,7 @@ static DSN_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
 /// Add the human-readable diagnostic to DSN findings that lack one (or
 /// whose DSN diagnostic is only a code).
 fn merge_layout(findings: &mut [Finding], layout: &[Finding]) {
+    let single = findings.len() == 1;
     for f in findings.iter_mut() {
         let matched = layout.iter().find(|l| {
             l.address.eq_ignore_ascii_case(&f.address)
@@ -779,7 +808,9 @@ fn merge_layout(findings: &mut [Finding], layout: &[Finding]) {
                     .as_deref()
                     .is_some_and(|a| a.eq_ignore_ascii_case(&f.address))
         });
-        let matched = matched.or(if findings_len_one(layout) {
+        // One layout block and one DSN recipient: the block is its own,
+        // whatever address the text wrote (an alias, a truncated one).
+        let matched = matched.or(if layout.len() == 1 && single {
             layout.first()
         } else {
             None
@@ -802,10 +833,6 @@ fn merge_layout(findings: &mut [Finding], layout: &[Finding]) {
     }
 }
 
-fn findings_len_one(v: &[Finding]) -> bool {
-    v.len() == 1
-}
-
 static DELAY_WARNING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)this is a warning (?:message )?only|you do not need to resend|will (?:continue to )?(?:be )?retr(?:y|ied)|still (?:being )?(?:trying|retried)|transient non-fatal errors|delivery (?:has been|is) delayed|message (?:is|has been) delayed|no action is required on your part|delivery attempts will continue")
         .expect("static regex")
@@ -815,15 +842,13 @@ static PERMANENT_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)permanent fatal|permanent error|failed permanently|permanent failure|could not be delivered").expect("static regex")
 });
 
-static MULTILINE_FIRST: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[245][0-9][0-9]-").expect("static regex"));
-
 /// Words that make an otherwise permanent-looking failure temporary.
 static TEMPORARY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?-u:\b)temporar(?:y|ily)(?-u:\b)|try (?:again )?later|not found, try again|(?-u:\b)deferred(?-u:\b)|will (?:be )?retr|still trying").expect("static regex")
 });
 
-/// Decide one recipient's reason and severity from its evidence.
+/// Decide one recipient's reason and severity from its own evidence, by
+/// the decision ladder ([`ladder`]).
 pub fn decide(f: &Finding) -> Recipient {
     let mut ev: Vec<String> = Vec::new();
     let cleaned = clean_multiline_reply(f.diagnostic.trim());
@@ -831,74 +856,91 @@ pub fn decide(f: &Finding) -> Recipient {
     // What the remote server said, without a relay's label in front of it.
     let reply_text = remote_reply(full_diag);
     let diag = reply_text.as_ref();
-    // A DSN status that says only its class (x.0.0) gives way to a
-    // specific code written in the diagnostic.
-    let dsn_specific = f
-        .status
-        .as_deref()
-        .and_then(status::Status::parse)
-        .is_some_and(|s| !s.is_generic());
-    let diag_status = status::find_status(diag)
-        .filter(|s| status::Status::parse(s).is_some_and(|x| !x.is_generic()));
-    let status_text = f
-        .status
-        .as_deref()
-        .filter(|s| status::Status::parse(s).is_some())
-        .filter(|_| dsn_specific || diag_status.is_none())
-        .map(str::to_string)
-        .map(|s| {
-            ev.push(format!("status {s} from {}", f.source));
-            s
-        })
-        .or_else(|| {
-            status::find_status(diag).inspect(|s| ev.push(format!("status {s} in diagnostic")))
-        })
-        .or_else(|| {
-            // A report about this recipient alone may give the code once,
-            // away from the address.
-            if f.context_is_own {
-                status::find_status(&f.context)
-                    .inspect(|s| ev.push(format!("status {s} in report text")))
-            } else {
-                None
-            }
-        });
-    // Sisimai's x.0.9xx pseudo codes and x.0.0 say only the class.
-    let st = status_text.as_deref().and_then(status::Status::parse);
+    let context_text = remote_reply(f.context.trim());
+    let context = context_text.as_ref();
+    let field = f.status.as_deref().and_then(status::Status::parse);
+    let in_reply = status::find_status(diag).and_then(|s| status::Status::parse(&s));
     let reply = f.reply_code.or_else(|| status::find_reply_code(diag));
+    let mut chosen = ladder::prefer(field, in_reply, reply);
+    if let Some(s) = chosen {
+        let from = if Some(s) == field {
+            f.source
+        } else {
+            "diagnostic"
+        };
+        ev.push(format!("status {} from {from}", s.code()));
+    } else if f.context_is_own {
+        // A report about this recipient alone may give the code once,
+        // away from the address.
+        chosen = status::find_status(context).and_then(|s| status::Status::parse(&s));
+        if let Some(s) = chosen {
+            ev.push(format!("status {} in report text", s.code()));
+        }
+    }
     if let Some(c) = reply {
         ev.push(format!("reply code {c}"));
     }
     let command = status::find_command(diag)
         .or_else(|| f.command.clone())
-        .or_else(|| status::find_command(&f.context));
+        .or_else(|| status::find_command(context));
     if let Some(c) = &command {
         ev.push(format!("SMTP stage {c}"));
     }
     let action = f.action.clone();
-
     let delivered = matches!(
         action.as_deref(),
         Some("delivered" | "relayed" | "expanded")
-    ) || st.is_some_and(|s| s.class == 2);
+    ) || chosen.is_some_and(|s| s.class == 2);
     let delayed = action.as_deref() == Some("delayed");
 
+    let mut anchor = None;
     let reason = if delivered {
         ev.push("delivered".to_string());
         Reason::Delivered
     } else {
-        pick_reason(f, diag, st, reply, command.as_deref(), delayed, &mut ev)
+        let st_text = chosen.map(|s| s.code());
+        let any_code = chosen.is_some() || reply.is_some();
+        let scoped = f
+            .reason_hint
+            .map(|r| (r, format!("reader:{}", f.source)))
+            .or_else(|| {
+                rhost::lookup(
+                    &f.address,
+                    f.remote_mta.as_deref(),
+                    if diag.is_empty() { context } else { diag },
+                    any_code,
+                    command.as_deref(),
+                    st_text.as_deref(),
+                )
+                .map(|r| (r, "rhost".to_string()))
+            });
+        let d = ladder::decide(&ladder::Facts {
+            diag,
+            context: if f.context_is_own { context } else { "" },
+            status: chosen,
+            reply,
+            command: command.as_deref(),
+            action: action.as_deref(),
+            diagnostic_type: f.diagnostic_type.as_deref(),
+            family: f.family.as_deref(),
+            scoped,
+        });
+        for id in &d.rules {
+            ev.push(format!("rule {id}"));
+        }
+        anchor = d.anchor;
+        d.reason
     };
 
     // Without a diagnostic of its own, the recipient's report text says
     // whether the failure was temporary.
     let basis = if diag.is_empty() && f.context_is_own {
-        f.context.as_str()
+        context
     } else {
         diag
     };
     let temporary = delayed
-        || st.is_some_and(|s| s.class == 4)
+        || chosen.is_some_and(|s| s.class == 4)
         || reply.is_some_and(|c| (400..500).contains(&c))
         || TEMPORARY.is_match(basis)
         || (diag.is_empty()
@@ -908,7 +950,7 @@ pub fn decide(f: &Finding) -> Recipient {
         // The code and text were chosen by the domain's own rule, not
         // found by looking the mailbox up: proof of nothing but the rule.
         ev.push(format!(
-            "reported by a rule-configured bounce service ({}): {reason} claimed, read as filtered",
+            "rule rhost:configured-bounce ({}): {reason} claimed, read as filtered",
             f.reporting_mta.as_deref().unwrap_or("")
         ));
         reason = Reason::Filtered;
@@ -916,7 +958,18 @@ pub fn decide(f: &Finding) -> Recipient {
     let severity = if !reason.is_failure() || delayed {
         Severity::None
     } else if reason.is_hard(!temporary) && !(temporary && reason == Reason::NotAccept) {
-        Severity::Hard
+        match anchor {
+            Some(a) => {
+                ev.push(format!("hard: {reason} anchored by the {a}"));
+                Severity::Hard
+            }
+            None => {
+                ev.push(format!(
+                    "soft: {reason} rests on a phrase alone (no status code, stage or MTA fact names it)"
+                ));
+                Severity::Soft
+            }
+        }
     } else {
         Severity::Soft
     };
@@ -927,7 +980,7 @@ pub fn decide(f: &Finding) -> Recipient {
         alias: f.alias.clone(),
         reason,
         severity,
-        status: status_text,
+        status: chosen.map(|s| s.code()),
         reply_code: reply,
         command,
         action,
@@ -941,371 +994,6 @@ pub fn decide(f: &Finding) -> Recipient {
         evidence: ev,
     }
 }
-
-/// The order in which reasons are tried against the evidence: each reason
-/// holds when the status code names it or its phrase family matches (with
-/// the extra conditions in [`reason_holds`]). Sizes and full mailboxes come
-/// first so that they are never read as unknown users; "the address does not
-/// exist" is believed only when the status says x.1.1 or the refusal came in
-/// reply to RCPT TO.
-const FIRST_ORDER: &[Reason] = &[
-    Reason::MailboxFull,
-    Reason::MesgTooBig,
-    Reason::ExceedLimit,
-    Reason::Suspend,
-    Reason::HasMoved,
-    Reason::NoRelaying,
-    Reason::AuthFailure,
-    Reason::UserUnknown,
-    Reason::Filtered,
-    Reason::RequirePtr,
-    Reason::NotCompliantRfc,
-    Reason::BadReputation,
-    Reason::Rejected,
-    Reason::HostUnknown,
-    Reason::VirusDetected,
-    Reason::SpamDetected,
-    Reason::TooManyConn,
-    Reason::Speeding,
-    Reason::Blocked,
-    Reason::NotAccept,
-];
-
-/// Phrase-only reasons tried when the first order found nothing and the
-/// status code is missing or says little.
-const SECOND_ORDER: &[Reason] = &[
-    Reason::MailboxFull,
-    Reason::AuthFailure,
-    Reason::BadReputation,
-    Reason::Speeding,
-    Reason::SpamDetected,
-    Reason::VirusDetected,
-    Reason::PolicyViolation,
-    Reason::NoRelaying,
-    Reason::Expired,
-    Reason::SystemError,
-    Reason::NetworkError,
-    Reason::Suspend,
-    Reason::ContentError,
-    Reason::SystemFull,
-    Reason::NotAccept,
-    Reason::SecurityError,
-    Reason::MailerError,
-    Reason::SyntaxError,
-];
-
-/// Reasons a status code names too vaguely to stop looking.
-const RETRY: &[Reason] = &[
-    Reason::Undefined,
-    Reason::OnHold,
-    Reason::SystemError,
-    Reason::SecurityError,
-    Reason::NetworkError,
-    Reason::HostUnknown,
-    Reason::UserUnknown,
-];
-
-/// Whether `r` holds for this evidence, in the first-order check.
-fn reason_holds(
-    r: Reason,
-    by_status: Option<Reason>,
-    matched: &[Reason],
-    command: Option<&str>,
-    security_class: bool,
-    strong: bool,
-    mailbox_name_reply: bool,
-) -> bool {
-    let has = |x: Reason| matched.contains(&x);
-    match r {
-        Reason::UserUnknown => {
-            // A "user unknown" beside a softer explanation is not believed.
-            let softer = [
-                Reason::NoRelaying,
-                Reason::Blocked,
-                Reason::MailboxFull,
-                Reason::HasMoved,
-                Reason::Rejected,
-                Reason::NotAccept,
-                Reason::Filtered,
-                Reason::Suspend,
-                Reason::NetworkError,
-            ]
-            .iter()
-            .any(|x| has(*x));
-            if by_status == Some(Reason::UserUnknown) {
-                // An explicit x.1.1 names the mailbox whatever the stage.
-                !softer
-            } else if mailbox_name_reply
-                && strong
-                && has(Reason::UserUnknown)
-                && !softer
-                && matches!(command, Some("RCPT") | None)
-            {
-                // 553 ("mailbox name not allowed", RFC 5321 4.2.2) is a
-                // reply about the mailbox name itself, whatever the
-                // enhanced code's class says — but not after DATA, where
-                // the recipient had been accepted.
-                true
-            } else if has(Reason::UserUnknown) && !softer {
-                // Refused at RCPT TO: the address. After DATA the recipient
-                // had been accepted, so "unknown user" is a filter's
-                // pretext; a security-class code (x.7.x) or a mailbox-status
-                // code (x.2.x) says the same. Where the stage is not known,
-                // only an unmistakable wording with an SMTP code decides.
-                match command {
-                    Some("RCPT") => true,
-                    None => strong && !security_class && by_status != Some(Reason::Filtered),
-                    _ => false,
-                }
-            } else {
-                false
-            }
-        }
-        Reason::MesgTooBig => {
-            by_status != Some(Reason::ExceedLimit) && (by_status == Some(r) || has(r))
-        }
-        Reason::Rejected => {
-            by_status == Some(r)
-                || has(r)
-                || (command == Some("MAIL")
-                && !FIRST_ORDER.iter().any(|x| *x != Reason::Rejected && has(*x)))
-                // A domain refused after RCPT TO was accepted is the
-                // sender's, not the recipient's.
-                || (has(Reason::HostUnknown) && command == Some("DATA"))
-        }
-        Reason::Filtered => {
-            if by_status == Some(Reason::Suspend) {
-                false
-            } else if has(Reason::Filtered) {
-                true
-            } else if by_status == Some(Reason::Filtered)
-                || !matches!(command, Some("RCPT" | "MAIL"))
-            {
-                // Refused after the recipient was accepted: a filter —
-                // unless the words name the sender or its host instead.
-                has(Reason::UserUnknown) && !has(Reason::Blocked) && !has(Reason::Rejected)
-            } else {
-                false
-            }
-        }
-        Reason::HostUnknown => {
-            has(Reason::HostUnknown)
-                || (by_status == Some(Reason::HostUnknown)
-                    && !FIRST_ORDER
-                        .iter()
-                        .any(|x| *x != Reason::HostUnknown && has(*x)))
-        }
-        _ => by_status == Some(r) || has(r),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn pick_reason(
-    f: &Finding,
-    diag: &str,
-    st: Option<status::Status>,
-    reply: Option<u16>,
-    command: Option<&str>,
-    delayed: bool,
-    ev: &mut Vec<String>,
-) -> Reason {
-    if let Some(r) = f.reason_hint {
-        ev.push(format!("{} says {r}", f.source));
-        return r;
-    }
-    // The report text, without a relay's label in front of the reply.
-    let context_text = remote_reply(f.context.trim());
-    let context = context_text.as_ref();
-    let context_diag = if diag.is_empty() { context } else { diag };
-    let st_text = st.map(|s| format!("{}.{}.{}", s.class, s.subject, s.detail));
-    let any_code = f.status.is_some()
-        || status::find_reply_code(context_diag).is_some()
-        || status::find_status(context_diag).is_some();
-    if let Some(r) = rhost::lookup(
-        &f.address,
-        f.remote_mta.as_deref(),
-        context_diag,
-        any_code,
-        command,
-        st_text.as_deref(),
-    ) {
-        ev.push(format!("receiving-host convention: {r}"));
-        return r;
-    }
-    let by_status = st.and_then(|s| s.reason());
-    // The recipient's own diagnostic first; the surrounding report text
-    // only when the diagnostic names no family at all.
-    let mut matched = phrases::all_matches(diag);
-    let mut place = "diagnostic";
-    if f.context_is_own && MULTILINE_FIRST.is_match(diag) {
-        // The DSN kept only the first line of a multi-line reply
-        // (`550-5.7.1 …`); the transcript in the text has the rest.
-        for r in phrases::all_matches(context) {
-            if !matched.contains(&r) {
-                matched.push(r);
-            }
-        }
-    }
-    if matched.is_empty() && !f.context.is_empty() {
-        matched = phrases::all_matches(context);
-        place = "report text";
-    }
-    // Only a local delivery program's report (x-unix) is read differently.
-    let smtp_like = f
-        .diagnostic_type
-        .as_deref()
-        .is_none_or(|t| !t.starts_with("x-unix"));
-    let security_class = st.is_some_and(|s| s.subject == 7);
-    let has_code = st.is_some() || status::find_reply_code(diag).is_some();
-    let phrase_text = if place == "diagnostic" { diag } else { context };
-    let strong = !f.loose && phrases::strong_user_unknown(phrase_text, has_code);
-    // The surrounding text can only soften: a full mailbox or a disabled
-    // account named there is believed over a bare "user unknown".
-    if place == "diagnostic" && f.context_is_own && !f.context.is_empty() {
-        for r in phrases::all_matches(context) {
-            if matches!(
-                r,
-                Reason::MailboxFull | Reason::Suspend | Reason::MesgTooBig
-            ) && !matched.contains(&r)
-            {
-                matched.insert(0, r);
-            }
-        }
-    }
-    // Checks on the sending side's own names: a HELO host or client host
-    // "not found" is the sender's DNS, never the recipient's domain; a
-    // sending quota is the sender's, never the recipient's mailbox.
-    if SENDER_HOST_CHECK.is_match(phrase_text) {
-        matched.retain(|r| *r != Reason::HostUnknown);
-    }
-    if SENDER_QUOTA.is_match(phrase_text) && !matched.contains(&Reason::UserUnknown) {
-        matched.retain(|r| *r != Reason::MailboxFull);
-    }
-    if smtp_like
-        && matches!(command, Some("CONN" | "HELO" | "EHLO"))
-        && !matched.contains(&Reason::RequirePtr)
-    {
-        // Refused before any envelope was sent: the sending host itself.
-        ev.push(format!("refused at SMTP stage {}", command.unwrap_or("")));
-        return Reason::Blocked;
-    }
-    let mailbox_name_reply = reply == Some(553);
-    if smtp_like {
-        for r in FIRST_ORDER {
-            if reason_holds(
-                *r,
-                by_status,
-                &matched,
-                command,
-                security_class,
-                strong,
-                mailbox_name_reply,
-            ) {
-                if by_status == Some(*r) {
-                    ev.push(format!("status names {r}"));
-                } else if matched.contains(r) {
-                    ev.push(phrase_evidence(*r, phrase_text, &f.context, place));
-                } else {
-                    ev.push(format!(
-                        "{r} by SMTP stage {} and phrases {:?}",
-                        command.unwrap_or("unknown"),
-                        matched.iter().map(|m| m.as_str()).collect::<Vec<_>>()
-                    ));
-                }
-                return *r;
-            }
-        }
-    }
-    if let Some(s) = by_status {
-        if !RETRY.contains(&s) && smtp_like {
-            ev.push(format!("status names {s}"));
-            return s;
-        }
-    }
-    if !smtp_like && place != "diagnostic" {
-        // A local delivery program (procmail, maildrop) that failed on a
-        // full mailbox says so in the transcript, whatever exit code the
-        // DSN carries.
-        if f.context_is_own && matched.contains(&Reason::MailboxFull) {
-            ev.push(phrase_evidence(
-                Reason::MailboxFull,
-                context,
-                &f.context,
-                place,
-            ));
-            return Reason::MailboxFull;
-        }
-        // Otherwise it said nothing we can read: the report text around
-        // it is boilerplate.
-        ev.push("diagnostic type x-unix".to_string());
-        return Reason::MailerError;
-    }
-    for r in SECOND_ORDER {
-        // "Giving up, in the queue too long" only says the MTA stopped
-        // trying; a specific network or system status says why.
-        if *r == Reason::Expired
-            && matches!(by_status, Some(Reason::NetworkError | Reason::SystemError))
-        {
-            continue;
-        }
-        if matched.contains(r) {
-            ev.push(phrase_evidence(*r, phrase_text, &f.context, place));
-            return *r;
-        }
-    }
-    if let Some(s) = st {
-        if s.subject == 6 {
-            ev.push("status x.6.x (content)".to_string());
-            return Reason::ContentError;
-        }
-        if s.subject == 7 {
-            ev.push("status x.7.x (security)".to_string());
-            return Reason::SecurityError;
-        }
-    }
-    if f.diagnostic_type
-        .as_deref()
-        .is_some_and(|t| t.starts_with("x-unix"))
-    {
-        ev.push("diagnostic type x-unix".to_string());
-        return Reason::MailerError;
-    }
-    if delayed {
-        ev.push("action delayed".to_string());
-        return Reason::Expired;
-    }
-    if matches!(command, Some("HELO" | "EHLO")) {
-        ev.push("refused at HELO/EHLO".to_string());
-        return Reason::Blocked;
-    }
-    if let Some(s) = by_status {
-        ev.push(format!("status names {s}"));
-        return s;
-    }
-    if let Some(c) = status::find_reply_code(diag).filter(|c| (500..=504).contains(c)) {
-        ev.push(format!("reply code {c} (command syntax)"));
-        return Reason::SyntaxError;
-    }
-    // Nothing of the recipient's own to go on (the report text around it
-    // is only boilerplate): undefined, rather than "on hold".
-    if diag.is_empty() {
-        Reason::Undefined
-    } else {
-        Reason::OnHold
-    }
-}
-
-/// Refusals about the sending host's own name.
-static SENDER_HOST_CHECK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:helo|ehlo)(?: command)? rejected|client host rejected|your (?:helo|ehlo) (?:name|hostname|host)")
-        .expect("static regex")
-});
-
-/// Quotas on what the sender may send, which read like a full mailbox.
-static SENDER_QUOTA: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)sending quota|daily (?:user )?sending|throttling failure|sending limit")
-        .expect("static regex")
-});
 
 /// A relay's label before the remote server's own reply: an enhanced code,
 /// a dash and the relay's name for that code's category
@@ -1383,17 +1071,6 @@ fn clean_multiline_reply(diag: &str) -> String {
     }
     out.push_str(diag.get(last..).unwrap_or(""));
     out
-}
-
-/// `phrase "user unknown" (userunknown) in diagnostic`.
-fn phrase_evidence(r: Reason, text: &str, context: &str, place: &str) -> String {
-    match phrases::quote_reason(text, r) {
-        Some(q) => format!("phrase {q:?} ({r}) in {place}"),
-        None => match phrases::quote_reason(context, r) {
-            Some(q) => format!("phrase {q:?} ({r}) in report text"),
-            None => format!("phrase family {r} in {place}"),
-        },
-    }
 }
 
 /// Cut a string to at most `max` bytes at a character boundary.
@@ -1632,9 +1309,16 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(v.recipients[0].reason, Reason::UserUnknown);
-        // A 550 under a security-class code is a filter's pretext.
+        assert_eq!(v.recipients[0].severity, Severity::Hard);
+    }
+
+    #[test]
+    fn user_unknown_without_stage_or_code_is_a_filter() {
+        // 5.7.1 names no mailbox, and no stage says the lookup happened:
+        // the words alone are what filters also write.
         let v = classify(&dsn("mx.dest.test", "5.7.1", "550 5.7.1 User Unknown")).unwrap();
         assert_eq!(v.recipients[0].reason, Reason::Filtered);
+        assert_eq!(v.recipients[0].severity, Severity::Soft);
     }
 
     #[test]

@@ -521,9 +521,10 @@ fn sms_gateway(recipient: &str, diagnostic: &str, command: Option<&str>) -> Opti
     if !SMS_GATEWAYS.iter().any(|d| domain_matches(domain, d))
         || !SMS_NO_SUCH_USER.is_match(diagnostic)
         || !matches!(command, Some("RCPT") | None)
-        || super::phrases::all_matches(diagnostic)
+        || super::knowledge::phrase_hits(diagnostic, None)
+            .reasons
             .iter()
-            .any(|r| *r != Reason::UserUnknown)
+            .any(|(r, _)| *r != Reason::UserUnknown)
     {
         return None;
     }

@@ -36,60 +36,15 @@ impl Status {
         })
     }
 
+    /// The code as `c.s.d`.
+    pub fn code(&self) -> String {
+        format!("{}.{}.{}", self.class, self.subject, self.detail)
+    }
+
     /// Whether this is a "say nothing" code (x.0.0, or Sisimai's x.0.9xx
     /// pseudo codes), which carries only the class.
     pub fn is_generic(&self) -> bool {
         self.subject == 0
-    }
-
-    /// The reason this code names on its own, when it names one clearly.
-    ///
-    /// Codes that several reasons share (x.7.1 "delivery not authorized",
-    /// x.5.0, x.0.0) return `None`: the text has to decide.
-    pub fn reason(&self) -> Option<Reason> {
-        use Reason::*;
-        if self.class == 2 {
-            return Some(Delivered);
-        }
-        Some(match (self.subject, self.detail) {
-            (1, 1) | (1, 3) => UserUnknown,
-            (1, 2) => HostUnknown,
-            (1, 6) => HasMoved,
-            (1, 7) | (1, 8) => Rejected,
-            (1, 10) => NotAccept,
-            (2, 0) | (2, 1) => Filtered,
-            (2, 2) => MailboxFull,
-            (2, 3) => ExceedLimit,
-            (2, 4) => SystemError,
-            (3, 1) => SystemFull,
-            (3, 2) => NotAccept,
-            (3, 4) => MesgTooBig,
-            // x.3.0 ("other mail system status") says nothing specific.
-            (3, 3) | (3, 5) => SystemError,
-            // No answer / bad connection that ended a delivery attempt for
-            // good after retries is the queue running out.
-            (4, 1) | (4, 2) | (4, 6) | (4, 0) => NetworkError,
-            (4, 3) => SystemError,
-            (4, 4) => HostUnknown,
-            (4, 7) => Expired,
-            // Vendor details under "network and routing" (Microsoft's
-            // 5.4.3xx …) are still network problems.
-            (4, _) => NetworkError,
-            (5, 3) => ExceedLimit,
-            (5, 1) | (5, 2) | (5, 4) | (5, 5) => SyntaxError,
-            (6, _) => ContentError,
-            (7, 13) | (7, 14) => Suspend,
-            (7, 15) | (7, 16) | (7, 17) | (7, 18) | (7, 19) => SecurityError,
-            (7, 20..=24) | (7, 26) => AuthFailure,
-            (7, 25) => RequirePtr,
-            (7, 27) => NotAccept,
-            (7, 28) => Speeding,
-            (7, 29) | (7, 30) => AuthFailure,
-            (7, 8) | (7, 9) | (7, 11) | (7, 4) | (7, 5) | (7, 6) => SecurityError,
-            (7, 7) => SecurityError,
-            (7, 10) => SecurityError,
-            _ => return None,
-        })
     }
 }
 
@@ -202,14 +157,9 @@ mod tests {
     #[test]
     fn parses_codes() {
         assert_eq!(
-            Status::parse("5.1.1").and_then(|s| s.reason()),
-            Some(Reason::UserUnknown)
+            Status::parse("5.1.1").map(|s| s.code()).as_deref(),
+            Some("5.1.1")
         );
-        assert_eq!(
-            Status::parse("4.2.2").and_then(|s| s.reason()),
-            Some(Reason::MailboxFull)
-        );
-        assert_eq!(Status::parse("5.7.1").and_then(|s| s.reason()), None);
         assert!(Status::parse("6.1.1").is_none());
         assert!(Status::parse("5.1").is_none());
     }
