@@ -685,4 +685,87 @@ mod tests {
         assert_ne!(d.reason, Reason::HostUnknown, "{d:?}");
         assert_ne!(d.reason, Reason::NotAccept, "{d:?}");
     }
+
+    /// Wordings from several families, statuses and stages to combine.
+    const WORDINGS: &[&str] = &[
+        "550 5.1.1 <a@b.test>: Recipient address rejected: User unknown in local recipient table",
+        "550 No such user here",
+        "552 5.2.2 Mailbox full",
+        "550 Requested action not taken: mailbox unavailable",
+        "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org",
+        "550 Host unknown",
+        "Host or domain name not found. Name service error for name=b.test type=A: Host not found",
+        "552 Message size exceeds fixed maximum message size",
+        "451 4.3.0 Temporary local problem - try later",
+        "550 5.7.1 Message rejected as spam",
+        "553 sorry, that domain isn't in my list of allowed rcpthosts",
+        "550 Relay access denied",
+        "421 connection timed out",
+        "",
+    ];
+    const STATUSES: &[&str] = &[
+        "", "5.0.0", "5.1.1", "5.1.2", "5.2.2", "5.7.1", "4.4.7", "5.4.4",
+    ];
+    const STAGES: &[Option<&str>] = &[None, Some("RCPT"), Some("DATA"), Some("MAIL"), Some("CONN")];
+
+    fn hard(d: &Decision) -> bool {
+        d.reason.is_hard(true) && d.anchor.is_some()
+    }
+
+    proptest::proptest! {
+        /// Removing the stage, the status code or the MTA family from a
+        /// bounce may weaken a verdict, never turn it hard. (A status code
+        /// that names a soft reason the text contradicts is evidence
+        /// against the text: removing it may of course leave the text's
+        /// hard reading, so that one case is not a weakening.)
+        #[test]
+        fn less_evidence_is_never_harder(w in 0..WORDINGS.len(), s in 0..STATUSES.len(), c in 0..STAGES.len(), fam in proptest::bool::ANY) {
+            let diag = WORDINGS[w];
+            let full = Facts {
+                diag,
+                status: st(STATUSES[s]),
+                command: STAGES[c],
+                family: fam.then_some("postfix"),
+                ..Facts::default()
+            };
+            let whole = hard(&decide(&full));
+            let contradicting = status_reason(full.status).is_some_and(|(r, _, _)| !r.is_hard(true))
+                && decide(&Facts { status: None, ..full.clone() }).reason.is_hard(true);
+            for (i, weaker) in [
+                Facts { command: None, ..full.clone() },
+                Facts { status: None, ..full.clone() },
+                Facts { family: None, ..full.clone() },
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if i == 1 && contradicting {
+                    continue;
+                }
+                let d = decide(&weaker);
+                proptest::prop_assert!(whole || !hard(&d), "{diag:?} {:?}: {d:?}", STATUSES[s]);
+            }
+        }
+
+        /// Paraphrases within a family give the same reason.
+        #[test]
+        fn paraphrases_keep_their_reason(s in 0..STATUSES.len(), c in 0..STAGES.len()) {
+            let families: &[&[&str]] = &[
+                &["User unknown", "user unknown", "USER UNKNOWN", "Unknown user", "No such user", "no such mailbox"],
+                &["Mailbox full", "mailbox is full", "Quota exceeded", "user is over quota", "mailbox size limit exceeded"],
+                &["Relay access denied", "relaying denied", "we do not relay", "Relaying not permitted"],
+                &["Message size exceeds fixed maximum message size", "message too large", "Message is too big"],
+            ];
+            for family in families {
+                let reasons: Vec<Reason> = family
+                    .iter()
+                    .map(|w| {
+                        let text = format!("550 {w}");
+                        decide(&Facts { diag: &text, status: st(STATUSES[s]), command: STAGES[c], ..Facts::default() }).reason
+                    })
+                    .collect();
+                proptest::prop_assert!(reasons.windows(2).all(|p| p[0] == p[1]), "{family:?} {:?} {:?}: {reasons:?}", STATUSES[s], STAGES[c]);
+            }
+        }
+    }
 }
