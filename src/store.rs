@@ -50,6 +50,13 @@ pub struct AddressFilter {
     pub status: Option<AddressStatus>,
     /// Only addresses whose verdict rests (or does not rest) on a verified bounce.
     pub verified: Option<bool>,
+    /// Only addresses whose action or status changed at or after this time
+    /// (Unix seconds).
+    pub since: Option<i64>,
+    /// Only addresses at this domain (compared lower-case).
+    pub domain: Option<String>,
+    /// Only addresses whose verdict rests on this reason.
+    pub reason: Option<String>,
 }
 
 /// One row of the `addresses` table, as the CLI prints it.
@@ -71,10 +78,133 @@ pub struct AddressRow {
     pub last_bounce: String,
     /// The reason of the last bounce.
     pub last_reason: String,
+    /// The reason the verdict rests on (the hard bounce's, else the most
+    /// frequent counted soft reason); may differ from `last_reason`.
+    pub reason: String,
     /// Why the action, in words.
     pub why: String,
     /// Whether a verified (signed) bounce is among those that decided the action.
     pub verified: bool,
+    /// When the action or status last changed, RFC 3339 UTC.
+    pub changed_at: String,
+}
+
+/// What changed a verdict (`verdict_changes.cause`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// A new bounce was stored.
+    Bounce,
+    /// A successful-delivery report was stored.
+    Delivery,
+    /// Counted soft bounces left the window.
+    Ageing,
+    /// The quiet period passed with no new bounce.
+    Quiet,
+    /// The policy changed, or `bounced reevaluate`.
+    Policy,
+    /// `bounced forgive`.
+    Forgive,
+    /// `bounced reclassify`.
+    Reclassify,
+}
+
+impl Cause {
+    /// The stable name used in the database and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Bounce => "bounce",
+            Cause::Delivery => "delivery",
+            Cause::Ageing => "ageing",
+            Cause::Quiet => "quiet",
+            Cause::Policy => "policy",
+            Cause::Forgive => "forgive",
+            Cause::Reclassify => "reclassify",
+        }
+    }
+}
+
+/// One change of an address's verdict, about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewChange<'a> {
+    /// The address.
+    pub address: &'a str,
+    /// The verdict before, `None` for a first verdict.
+    pub old: Option<(Action, AddressStatus)>,
+    /// The verdict after.
+    pub new: (Action, AddressStatus),
+    /// The reason the new verdict rests on.
+    pub reason: &'a str,
+    /// The new verdict's explanation.
+    pub why: &'a str,
+    /// What changed it.
+    pub cause: Cause,
+    /// When (Unix seconds).
+    pub at: i64,
+    /// Free text (`forgive --note`).
+    pub note: Option<&'a str>,
+}
+
+/// One row of `verdict_changes`, as `bounced changes` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeRow {
+    /// Strictly increasing, without gaps; the sync key.
+    pub seq: i64,
+    /// The address.
+    pub address: String,
+    /// The action before (`None` for a first verdict).
+    pub old_action: Option<String>,
+    /// The action after.
+    pub new_action: String,
+    /// The status before (`None` for a first verdict).
+    pub old_status: Option<String>,
+    /// The status after.
+    pub new_status: String,
+    /// The reason the new verdict rests on.
+    pub reason: String,
+    /// The new verdict's explanation.
+    pub why: String,
+    /// What changed it (`bounce`, `delivery`, `ageing`, `quiet`, `policy`,
+    /// `forgive`, `reclassify`).
+    pub cause: String,
+    /// When, RFC 3339 UTC.
+    pub changed_at: String,
+    /// Free text given with the change.
+    pub note: Option<String>,
+}
+
+/// Record one verdict change inside the caller's transaction, taking the
+/// next `seq` from the counter row. Because the counter is updated in the
+/// same transaction, seqs become visible in commit order with no gaps, also
+/// with several writers; returns the seq.
+pub async fn record_change(
+    tx: &mut Transaction<'static, Sqlite>,
+    change: &NewChange<'_>,
+) -> Result<i64, StoreError> {
+    let seq: i64 = sqlx::query_scalar(
+        "UPDATE change_counter SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO verdict_changes (seq, address, old_action, old_status, new_action, \
+             new_status, reason, why, cause, changed_at, note) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )
+    .bind(seq)
+    .bind(change.address)
+    .bind(change.old.map(|(a, _)| a.as_str()))
+    .bind(change.old.map(|(_, s)| s.as_str()))
+    .bind(change.new.0.as_str())
+    .bind(change.new.1.as_str())
+    .bind(change.reason)
+    .bind(change.why)
+    .bind(change.cause.as_str())
+    .bind(rfc3339(change.at))
+    .bind(change.note)
+    .execute(&mut **tx)
+    .await?;
+    Ok(seq)
 }
 
 /// A message as read from the server, ready to be recorded.
@@ -245,17 +375,28 @@ impl Store {
             }
             None => tracing::debug!("no recorded policy: address verdicts read as stored"),
         }
+        let domain = filter
+            .domain
+            .as_deref()
+            .map(|d| format!("@{}", d.trim_start_matches('@').to_lowercase()));
         let rows = sqlx::query(
             "SELECT address, status, action, hard_count, soft_count, first_bounce, last_bounce, \
-                    last_reason, why, verified \
+                    last_reason, coalesce(reason, last_reason) AS reason, why, verified, \
+                    coalesce(changed_at, updated_at) AS changed_at \
              FROM addresses \
              WHERE (?1 IS NULL OR action = ?1) AND (?2 IS NULL OR status = ?2) \
                AND (?3 IS NULL OR verified = ?3) \
+               AND (?4 IS NULL OR coalesce(changed_at, updated_at) >= ?4) \
+               AND (?5 IS NULL OR substr(address, -length(?5)) = ?5) \
+               AND (?6 IS NULL OR coalesce(reason, last_reason) = ?6) \
              ORDER BY address",
         )
         .bind(filter.action.map(|a| a.as_str()))
         .bind(filter.status.map(|s| s.as_str()))
         .bind(filter.verified.map(i64::from))
+        .bind(filter.since.map(rfc3339))
+        .bind(domain)
+        .bind(filter.reason.as_deref())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -269,8 +410,10 @@ impl Store {
                     first_bounce: r.try_get("first_bounce")?,
                     last_bounce: r.try_get("last_bounce")?,
                     last_reason: r.try_get("last_reason")?,
+                    reason: r.try_get("reason")?,
                     why: r.try_get("why")?,
                     verified: r.try_get::<i64, _>("verified")? != 0,
+                    changed_at: r.try_get("changed_at")?,
                 })
             })
             .collect()
@@ -512,8 +655,14 @@ impl Store {
             sqlx::query_scalar("SELECT address FROM addresses ORDER BY address")
                 .fetch_all(&self.pool)
                 .await?;
-        self.recompute(&addresses, policy, policy.require_verified(), now)
-            .await?;
+        self.recompute(
+            &addresses,
+            policy,
+            policy.require_verified(),
+            now,
+            Cause::Policy,
+        )
+        .await?;
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ('policy', ?1) \
              ON CONFLICT (key) DO UPDATE SET value = ?1",
@@ -546,24 +695,27 @@ impl Store {
         .bind(rfc3339(now))
         .fetch_all(&self.pool)
         .await?;
-        self.recompute(&due, policy, require_verified, now).await?;
+        self.recompute(&due, policy, require_verified, now, Cause::Ageing)
+            .await?;
         Ok(due.len())
     }
 
-    /// Recompute these addresses' verdicts from their histories.
+    /// Recompute these addresses' verdicts from their histories; a change
+    /// is recorded with `cause`.
     async fn recompute(
         &self,
         addresses: &[String],
         policy: &PolicyConfig,
         require_verified: bool,
         now: i64,
+        cause: Cause,
     ) -> Result<(), StoreError> {
         // Short transactions, so that a big table does not hold the write
         // lock against other writers for long.
         for chunk in addresses.chunks(500) {
             let mut tx = self.begin_immediate().await?;
             for address in chunk {
-                update_address(&mut tx, address, policy, require_verified, now).await?;
+                reverdict(&mut tx, address, policy, require_verified, now, cause).await?;
             }
             tx.commit().await?;
         }
@@ -606,6 +758,53 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows)
+    }
+
+    /// The verdict changes after `since` (a seq), oldest first, at most
+    /// `limit` of them: what `bounced changes` prints. Verdicts that time
+    /// alone has changed by now are recomputed first (as
+    /// [`Store::addresses`] does), so ageing shows up without the daemon.
+    pub async fn changes(&self, since: i64, limit: i64) -> Result<Vec<ChangeRow>, StoreError> {
+        self.changes_at(since, limit, now()).await
+    }
+
+    /// [`Store::changes`] as of `now`.
+    pub async fn changes_at(
+        &self,
+        since: i64,
+        limit: i64,
+        now: i64,
+    ) -> Result<Vec<ChangeRow>, StoreError> {
+        if let Some((policy, require_verified)) = self.recorded_policy().await? {
+            self.refresh_due_with(&policy, require_verified, now)
+                .await?;
+        }
+        let rows = sqlx::query(
+            "SELECT seq, address, old_action, new_action, old_status, new_status, reason, why, \
+                    cause, changed_at, note \
+             FROM verdict_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ChangeRow {
+                    seq: r.try_get("seq")?,
+                    address: r.try_get("address")?,
+                    old_action: r.try_get("old_action")?,
+                    new_action: r.try_get("new_action")?,
+                    old_status: r.try_get("old_status")?,
+                    new_status: r.try_get("new_status")?,
+                    reason: r.try_get("reason")?,
+                    why: r.try_get("why")?,
+                    cause: r.try_get("cause")?,
+                    changed_at: r.try_get("changed_at")?,
+                    note: r.try_get("note")?,
+                })
+            })
+            .collect()
     }
 
     async fn begin_immediate(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
@@ -756,15 +955,30 @@ impl Store {
     }
 }
 
-/// Recompute one address's verdict from its whole failure history, as of
-/// `now`. `require_verified` is passed apart from `policy` because a policy
-/// read back from the database has no `[verify]` keys.
+/// Recompute one address's verdict after a new bounce for it was stored
+/// (see [`reverdict`]; a change is recorded with cause `bounce`).
 async fn update_address(
     tx: &mut Transaction<'static, Sqlite>,
     address: &str,
     policy: &PolicyConfig,
     require_verified: bool,
     now: i64,
+) -> Result<(), StoreError> {
+    reverdict(tx, address, policy, require_verified, now, Cause::Bounce).await
+}
+
+/// Recompute one address's verdict from its whole failure history, as of
+/// `now`, inside the caller's transaction; when its action or status
+/// changes (or it gets its first verdict) the change is recorded there too
+/// with `cause`. `require_verified` is passed apart from `policy` because a
+/// policy read back from the database has no `[verify]` keys.
+pub async fn reverdict(
+    tx: &mut Transaction<'static, Sqlite>,
+    address: &str,
+    policy: &PolicyConfig,
+    require_verified: bool,
+    now: i64,
+    cause: Cause,
 ) -> Result<(), StoreError> {
     let rows = sqlx::query(
         "SELECT severity, reason, status, occurred_at, verified FROM bounce_events \
@@ -788,6 +1002,7 @@ async fn update_address(
             soft_count += 1;
         }
         let verified: Option<i64> = r.try_get("verified")?;
+        let status: Option<String> = r.try_get("status")?;
         if let (Ok(reason), Some(at)) = (
             reason.parse::<crate::classify::Reason>(),
             parse_rfc3339(&occurred),
@@ -796,6 +1011,7 @@ async fn update_address(
                 at,
                 reason,
                 hard,
+                status: status.clone(),
                 verified: verified.map(|v| v != 0),
             });
         }
@@ -804,7 +1020,7 @@ async fn update_address(
         }
         last = Some(occurred);
         last_reason = reason;
-        last_status = r.try_get("status")?;
+        last_status = status;
     }
     let (Some(first), Some(last)) = (first, last) else {
         // No failure on record (cannot happen while events are never
@@ -817,16 +1033,46 @@ async fn update_address(
     };
     let trusted = policy::decide_history(policy, require_verified, &history, now);
     let decision = trusted.decision;
+    let old: Option<(String, String)> =
+        sqlx::query_as("SELECT action, status FROM addresses WHERE address = ?1")
+            .bind(address)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let old = old.and_then(|(a, s)| Some((Action::parse(&a)?, AddressStatus::parse(&s)?)));
+    let changed = old != Some((decision.action, decision.status));
+    // With nothing counted, the verdict rests on the last bounce's reason.
+    let reason = decision
+        .reason
+        .map(|r| r.as_str().to_string())
+        .unwrap_or_else(|| last_reason.clone());
+    if changed {
+        record_change(
+            tx,
+            &NewChange {
+                address,
+                old,
+                new: (decision.action, decision.status),
+                reason: &reason,
+                why: &decision.why,
+                cause,
+                at: now,
+                note: None,
+            },
+        )
+        .await?;
+    }
     // Beyond year 9999 RFC 3339 text no longer sorts as text: that far
     // away is never.
     let review_at = decision.review_at.filter(|t| *t < YEAR_10000).map(rfc3339);
     sqlx::query(
         "INSERT INTO addresses (address, status, action, hard_count, soft_count, first_bounce, \
-             last_bounce, last_reason, last_status, why, updated_at, verified, review_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             last_bounce, last_reason, last_status, why, updated_at, verified, review_at, \
+             reason, changed_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?11) \
          ON CONFLICT (address) DO UPDATE SET status = ?2, action = ?3, hard_count = ?4, \
              soft_count = ?5, first_bounce = ?6, last_bounce = ?7, last_reason = ?8, \
-             last_status = ?9, why = ?10, updated_at = ?11, verified = ?12, review_at = ?13",
+             last_status = ?9, why = ?10, updated_at = ?11, verified = ?12, review_at = ?13, \
+             reason = ?14, changed_at = CASE WHEN ?15 THEN ?11 ELSE changed_at END",
     )
     .bind(address)
     .bind(decision.status.as_str())
@@ -841,6 +1087,8 @@ async fn update_address(
     .bind(rfc3339(now))
     .bind(i64::from(trusted.verified))
     .bind(review_at)
+    .bind(reason)
+    .bind(changed)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -1024,7 +1272,7 @@ mod tests {
             .addresses(&AddressFilter {
                 action: Some(Action::Remove),
                 status: None,
-                verified: None,
+                ..AddressFilter::default()
             })
             .await
             .unwrap();
@@ -1185,7 +1433,7 @@ mod tests {
         let before = verdicts(store.addresses_at(&all, now).await.unwrap());
         assert_eq!(before[0].0, "full@x.org");
         assert_eq!(before[0].1, "remove", "{}", before[0].2);
-        assert!(before[2].2.starts_with("1 of 5"), "{}", before[2].2);
+        assert!(before[2].2.starts_with("1 soft bounce "), "{}", before[2].2);
         assert_eq!(
             store.refresh_due(&p, now).await.unwrap(),
             0,
@@ -1209,8 +1457,12 @@ mod tests {
                 ("once@x.org", "keep")
             ]
         );
-        assert!(after[0].2.starts_with("4 of 5"), "{}", after[0].2);
-        assert!(after[2].2.starts_with("0 of 5"), "{}", after[2].2);
+        assert!(after[0].2.starts_with("4 soft bounces"), "{}", after[0].2);
+        assert!(
+            after[2].2.starts_with("no counted soft bounce"),
+            "{}",
+            after[2].2
+        );
         let status: String =
             sqlx::query_scalar("SELECT status FROM addresses WHERE address = 'full@x.org'")
                 .fetch_one(store.pool())
@@ -1270,6 +1522,199 @@ mod tests {
             0,
             "already done"
         );
+    }
+
+    /// A sync job: asks for the changes after the last seq it saw, a few at
+    /// a time, and remembers the last one.
+    async fn poll(store: &Store, last: &mut i64, seen: &mut Vec<ChangeRow>, now: i64) {
+        loop {
+            let page = store.changes_at(*last, 3, now).await.unwrap();
+            let Some(end) = page.last() else { return };
+            *last = end.seq;
+            seen.extend(page);
+        }
+    }
+
+    /// Every change once, in order: seqs 1..=N without gaps, each change's
+    /// old verdict is the previous change's new one for that address, and
+    /// replaying them gives the `addresses` table.
+    async fn assert_consistent(store: &Store, seen: &[ChangeRow]) {
+        let seqs: Vec<i64> = seen.iter().map(|c| c.seq).collect();
+        let expected: Vec<i64> = (1..=seen.len() as i64).collect();
+        assert_eq!(seqs, expected, "seqs in order, none missed or repeated");
+        let mut state: std::collections::BTreeMap<&str, (&str, &str)> = Default::default();
+        for c in seen {
+            let before = state.get(c.address.as_str()).copied();
+            assert_eq!(
+                before,
+                c.old_action.as_deref().zip(c.old_status.as_deref()),
+                "change {} of {} follows the previous one",
+                c.seq,
+                c.address
+            );
+            assert_ne!(
+                before,
+                Some((c.new_action.as_str(), c.new_status.as_str())),
+                "a recorded change changes something"
+            );
+            state.insert(&c.address, (&c.new_action, &c.new_status));
+        }
+        let table: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT address, action, status FROM addresses ORDER BY address")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        let replayed: Vec<(String, String, String)> = state
+            .into_iter()
+            .map(|(a, (act, st))| (a.to_string(), act.to_string(), st.to_string()))
+            .collect();
+        assert_eq!(replayed, table);
+    }
+
+    #[tokio::test]
+    async fn a_consumer_polling_changes_sees_every_change_once_in_order() {
+        let (dir, store) = temp_store().await;
+        let p = PolicyConfig::default();
+        let day = 86_400;
+        let now = 1_800_000_000;
+        store.apply_policy(&p, now).await.unwrap();
+        let (mut last, mut seen) = (0, Vec::new());
+
+        bounce_at(&store, 100, "gone@x.org", Reason::UserUnknown, 3, now).await;
+        poll(&store, &mut last, &mut seen, now).await;
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].cause, "bounce");
+        assert_eq!(seen[0].reason, "userunknown");
+        assert!(seen[0]
+            .why
+            .starts_with("hard bounce: userunknown (status 5.1.1) on "));
+
+        // Soft bounces: a first verdict (keep), then remove at the fifth.
+        // A soft bounce after the hard one changes nothing.
+        five_soft_bounces_over_20_days(&store, "full@x.org", now).await;
+        bounce_at(&store, 101, "gone@x.org", Reason::MailboxFull, 0, now).await;
+        poll(&store, &mut last, &mut seen, now).await;
+        let full: Vec<_> = seen.iter().filter(|c| c.address == "full@x.org").collect();
+        assert_eq!(full.len(), 2, "{full:?}");
+        assert_eq!(
+            (full[0].new_action.as_str(), full[1].new_action.as_str()),
+            ("keep", "remove")
+        );
+        assert_eq!(seen.iter().filter(|c| c.address == "gone@x.org").count(), 1);
+        let gone = store
+            .addresses_at(
+                &AddressFilter {
+                    domain: Some("X.org".into()),
+                    reason: Some("userunknown".into()),
+                    ..AddressFilter::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(
+            (gone[0].last_reason.as_str(), gone[0].reason.as_str()),
+            ("mailboxfull", "userunknown")
+        );
+
+        // Several writers at once (other processes), while the consumer polls.
+        let url = format!("sqlite://{}/sub/b.db", dir.path().display());
+        let mut writers = Vec::new();
+        for w in 0..3u32 {
+            let url = url.clone();
+            writers.push(tokio::spawn(async move {
+                let other = Store::open(&DatabaseConfig {
+                    url,
+                    busy_timeout: Duration::from_secs(30),
+                })
+                .await
+                .unwrap();
+                for i in 0..8u32 {
+                    let uid = 1000 + w * 100 + i;
+                    let address = format!("w{w}-{}@y.org", i % 4);
+                    let reason = if i % 3 == 0 {
+                        Reason::UserUnknown
+                    } else {
+                        Reason::MailboxFull
+                    };
+                    bounce_at(&other, uid, &address, reason, i64::from(i), now).await;
+                }
+                other.close().await;
+            }));
+        }
+        while !writers.iter().all(|w| w.is_finished()) {
+            poll(&store, &mut last, &mut seen, now).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        poll(&store, &mut last, &mut seen, now).await;
+
+        // Ageing: eleven days on, full@ goes back to keep with no new bounce;
+        // the consumer sees it without anyone running the daemon.
+        let later = now + 11 * day;
+        poll(&store, &mut last, &mut seen, later).await;
+        let aged = seen.last().unwrap();
+        assert_eq!(
+            (aged.address.as_str(), aged.cause.as_str()),
+            ("full@x.org", "ageing")
+        );
+        assert_eq!(
+            (aged.old_action.as_deref(), aged.new_action.as_str()),
+            (Some("remove"), "keep")
+        );
+
+        // A policy change re-evaluates: only the real changes are recorded.
+        let before = seen.len();
+        let strict = PolicyConfig {
+            soft_limit: 2,
+            soft_min_days: 1,
+            ..PolicyConfig::default()
+        };
+        store.apply_policy(&strict, later).await.unwrap();
+        poll(&store, &mut last, &mut seen, later).await;
+        assert!(seen.len() > before);
+        assert!(seen[before..].iter().all(|c| c.cause == "policy"));
+        assert!(seen[before..]
+            .iter()
+            .any(|c| c.address == "full@x.org" && c.new_action == "remove"));
+        // The same policy again: nothing to record.
+        store
+            .apply_policy(&PolicyConfig::default(), later)
+            .await
+            .unwrap();
+        store
+            .apply_policy(&PolicyConfig::default(), later)
+            .await
+            .unwrap();
+        poll(&store, &mut last, &mut seen, later).await;
+        let n = seen.len();
+        store
+            .refresh_due(&PolicyConfig::default(), later)
+            .await
+            .unwrap();
+        poll(&store, &mut last, &mut seen, later).await;
+        assert_eq!(
+            seen.len(),
+            n,
+            "a recomputation without change records nothing"
+        );
+
+        assert_consistent(&store, &seen).await;
+        let since = store
+            .addresses_at(
+                &AddressFilter {
+                    since: Some(later),
+                    ..AddressFilter::default()
+                },
+                later,
+            )
+            .await
+            .unwrap();
+        assert!(since.iter().any(|r| r.address == "full@x.org"), "{since:?}");
+        assert!(since.iter().all(|r| r.changed_at >= rfc3339(later)));
     }
 
     #[test]
