@@ -436,6 +436,28 @@ pub fn changes(args: &ChangesArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `bounced forgive`: reset an address's verdict to keep.
+pub fn forgive(
+    config: Option<&Path>,
+    db: Option<&Path>,
+    address: &str,
+    note: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let database = database_of(db, config)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let seq = runtime
+        .block_on(async {
+            let store = Store::open(&database).await?;
+            store.forgive(address, note, crate::store::now()).await
+        })
+        .with_context(|| format!("cannot forgive {address} in {}", database.url))?;
+    match seq {
+        Some(seq) => println!("bounced: forgave {address} (change {seq})"),
+        None => println!("bounced: {address} was already forgiven; earlier bounces reset again"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Print verdict changes in a format.
 pub fn write_changes(
     out: &mut impl Write,
@@ -683,6 +705,13 @@ pub fn write_resolved(out: &mut impl Write, c: &Config) -> io::Result<()> {
     let mut reasons: Vec<_> = p.soft_reasons.iter().map(|r| r.as_str()).collect();
     reasons.sort_unstable();
     writeln!(out, "soft_reasons = {reasons:?}")?;
+    for (reason, rule) in &p.reasons {
+        writeln!(out, "\n[policy.reason.{reason}]")?;
+        match rule.remove_after {
+            Some(n) => writeln!(out, "remove_after = {n}")?,
+            None => writeln!(out, "action = {:?}", rule.action.as_str())?,
+        }
+    }
     if let Some(listen) = &c.metrics_listen {
         writeln!(out, "\n[metrics]\nlisten = \"{listen}\"")?;
     }

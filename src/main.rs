@@ -83,6 +83,21 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: FormatArg,
     },
+    /// Forgive an address: its bounces so far stop counting (a later one
+    /// counts afresh) and its verdict becomes keep, recorded as a change.
+    Forgive {
+        /// The address.
+        address: String,
+        /// Why, kept with the change (e.g. "re-subscribed by phone").
+        #[arg(long)]
+        note: Option<String>,
+        /// The configuration file (its database is written).
+        #[arg(long, conflicts_with = "db")]
+        config: Option<PathBuf>,
+        /// The SQLite database file to write, instead of a config.
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
     /// Print the signed return path (VERP) to use when sending to ADDRESS.
     Verp {
         /// The recipient the message is sent to.
@@ -130,6 +145,8 @@ enum ActionArg {
 enum StatusArg {
     HardFail,
     SoftFail,
+    Complained,
+    Forgiven,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -180,6 +197,8 @@ fn main() -> ExitCode {
             status: status.map(|s| match s {
                 StatusArg::HardFail => AddressStatus::HardFail,
                 StatusArg::SoftFail => AddressStatus::SoftFail,
+                StatusArg::Complained => AddressStatus::Complained,
+                StatusArg::Forgiven => AddressStatus::Forgiven,
             }),
             verified: verified.map(|v| matches!(v, YesNo::Yes)),
             since,
@@ -198,6 +217,12 @@ fn main() -> ExitCode {
             since,
             format: format.into(),
         }),
+        Command::Forgive {
+            address,
+            note,
+            config,
+            db,
+        } => commands::forgive(config.as_deref(), db.as_deref(), &address, note.as_deref()),
         Command::Verp {
             address,
             list,

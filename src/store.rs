@@ -7,7 +7,7 @@
 //! after a crash a message is either fully accounted for or not at all.
 
 use crate::classify::{ClassifyError, Severity, Verdict};
-use crate::config::{DatabaseConfig, PolicyConfig};
+use crate::config::{DatabaseConfig, PolicyConfig, ReasonAction, ReasonRule};
 use crate::policy::{self, Action, AddressStatus};
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -25,6 +25,9 @@ pub enum StoreError {
     /// A migration failed.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// `bounced forgive` named an address with no verdict.
+    #[error("{0} has no bounce on record")]
+    UnknownAddress(String),
     /// The database directory could not be created.
     #[error("cannot create database directory {path}: {source}")]
     CreateDir {
@@ -651,10 +654,13 @@ impl Store {
         if current.as_deref() == Some(wanted.as_str()) {
             return Ok(0);
         }
-        let addresses: Vec<String> =
-            sqlx::query_scalar("SELECT address FROM addresses ORDER BY address")
-                .fetch_all(&self.pool)
-                .await?;
+        // Complaints recorded before they reached verdicts get theirs now.
+        let addresses: Vec<String> = sqlx::query_scalar(
+            "SELECT address FROM addresses UNION \
+             SELECT address FROM bounce_events WHERE reason = 'feedback' ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         self.recompute(
             &addresses,
             policy,
@@ -758,6 +764,62 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows)
+    }
+
+    /// `bounced forgive`: the address's bounces so far stop counting (a
+    /// later one counts afresh); its verdict becomes keep, and the change is
+    /// recorded with cause `forgive` and the note. Uses the policy recorded
+    /// by the daemon (the default when none is). Returns the seq of the
+    /// change, `None` when the verdict did not change (already keep and
+    /// forgiven), or [`StoreError::UnknownAddress`].
+    pub async fn forgive(
+        &self,
+        address: &str,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let (policy, require_verified) = self
+            .recorded_policy()
+            .await?
+            .unwrap_or_else(|| (PolicyConfig::default(), false));
+        let address = normalize_address(address);
+        let mut tx = self.begin_immediate().await?;
+        let last_event: Option<i64> =
+            sqlx::query_scalar("SELECT max(id) FROM bounce_events WHERE address = ?1")
+                .bind(&address)
+                .fetch_one(&mut *tx)
+                .await?;
+        let done = sqlx::query(
+            "UPDATE addresses SET forgive_event = ?2, forgiven_at = ?3, forgive_note = ?4 \
+             WHERE address = ?1",
+        )
+        .bind(&address)
+        .bind(last_event.unwrap_or(0))
+        .bind(rfc3339(now))
+        .bind(note)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownAddress(address));
+        }
+        let before: i64 = sqlx::query_scalar("SELECT last_seq FROM change_counter")
+            .fetch_one(&mut *tx)
+            .await?;
+        reverdict_noted(
+            &mut tx,
+            &address,
+            &policy,
+            require_verified,
+            now,
+            Cause::Forgive,
+            note,
+        )
+        .await?;
+        let after: i64 = sqlx::query_scalar("SELECT last_seq FROM change_counter")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((after > before).then_some(after))
     }
 
     /// The verdict changes after `since` (a seq), oldest first, at most
@@ -903,7 +965,7 @@ impl Store {
             });
         };
         let occurred = rfc3339(msg.date.or(msg.internal_date).unwrap_or(now));
-        let mut touched: Vec<&str> = Vec::new();
+        let mut touched: Vec<(&str, Cause)> = Vec::new();
         for (i, r) in verdict.recipients.iter().enumerate() {
             let trust = msg.trust.get(i);
             let evidence = serde_json::json!({
@@ -935,16 +997,24 @@ impl Store {
             .bind(trust.map(|t| t.why.as_str()))
             .execute(&mut *tx)
             .await?;
-            // Delays, auto-replies, feedback and delivery reports are kept
-            // as events but never count as failures.
-            if matches!(r.severity, Severity::Hard | Severity::Soft)
-                && !touched.contains(&r.address.as_str())
-            {
-                touched.push(&r.address);
+            // Delays and auto-replies are kept as events but never change
+            // a verdict; failures, complaints and delivery reports do.
+            if let Some(cause) = verdict_cause(r) {
+                if !touched.iter().any(|(a, _)| *a == r.address.as_str()) {
+                    touched.push((&r.address, cause));
+                }
             }
         }
-        for address in &touched {
-            update_address(&mut tx, address, policy, policy.require_verified(), now).await?;
+        for (address, cause) in &touched {
+            reverdict(
+                &mut tx,
+                address,
+                policy,
+                policy.require_verified(),
+                now,
+                *cause,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(Recorded::Stored {
@@ -955,16 +1025,17 @@ impl Store {
     }
 }
 
-/// Recompute one address's verdict after a new bounce for it was stored
-/// (see [`reverdict`]; a change is recorded with cause `bounce`).
-async fn update_address(
-    tx: &mut Transaction<'static, Sqlite>,
-    address: &str,
-    policy: &PolicyConfig,
-    require_verified: bool,
-    now: i64,
-) -> Result<(), StoreError> {
-    reverdict(tx, address, policy, require_verified, now, Cause::Bounce).await
+/// Whether a stored event can change its address's verdict, and as what
+/// cause: a hard or soft bounce or a complaint (`bounce`), a
+/// successful-delivery report (`delivery`, it resets soft counts). Delays
+/// and auto-replies never do.
+pub fn verdict_cause(r: &crate::classify::Recipient) -> Option<Cause> {
+    match (r.severity, r.reason) {
+        (Severity::Hard | Severity::Soft, _) => Some(Cause::Bounce),
+        (_, crate::classify::Reason::Feedback) => Some(Cause::Bounce),
+        (_, crate::classify::Reason::Delivered) => Some(Cause::Delivery),
+        _ => None,
+    }
 }
 
 /// Recompute one address's verdict from its whole failure history, as of
@@ -980,30 +1051,66 @@ pub async fn reverdict(
     now: i64,
     cause: Cause,
 ) -> Result<(), StoreError> {
+    reverdict_noted(tx, address, policy, require_verified, now, cause, None).await
+}
+
+/// [`reverdict`], with a note for the change it may record.
+async fn reverdict_noted(
+    tx: &mut Transaction<'static, Sqlite>,
+    address: &str,
+    policy: &PolicyConfig,
+    require_verified: bool,
+    now: i64,
+    cause: Cause,
+    note: Option<&str>,
+) -> Result<(), StoreError> {
+    let forgive: Option<(Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT forgive_event, forgiven_at, forgive_note FROM addresses WHERE address = ?1",
+    )
+    .bind(address)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (forgive_event, forgiven_at, forgive_note) = forgive.unwrap_or((None, None, None));
+    // Failures and complaints make the verdict; the latest delivery report
+    // resets soft counts.
     let rows = sqlx::query(
-        "SELECT severity, reason, status, occurred_at, verified FROM bounce_events \
-         WHERE address = ?1 AND severity IN ('hard', 'soft') ORDER BY occurred_at, id",
+        "SELECT id, severity, reason, status, feedback_type, occurred_at, verified \
+         FROM bounce_events \
+         WHERE address = ?1 AND (severity IN ('hard', 'soft') OR reason IN ('feedback', 'delivered')) \
+         ORDER BY occurred_at, id",
     )
     .bind(address)
     .fetch_all(&mut **tx)
     .await?;
-    let (mut hard_count, mut soft_count) = (0i64, 0i64);
+    let (mut hard_count, mut soft_count, mut complaint_count) = (0i64, 0i64, 0i64);
     let mut history = Vec::new();
+    let (mut delivered, mut forgotten) = (None::<i64>, 0usize);
     let (mut first, mut last) = (None::<String>, None::<String>);
     let (mut last_reason, mut last_status) = (String::new(), None::<String>);
     for r in &rows {
+        let id: i64 = r.try_get("id")?;
         let severity: String = r.try_get("severity")?;
         let reason: String = r.try_get("reason")?;
         let occurred: String = r.try_get("occurred_at")?;
+        // Events up to a forgive no longer count (but stay on record).
+        let counts = forgive_event.is_none_or(|f| id > f);
+        if reason == "delivered" {
+            if counts {
+                delivered = delivered.max(parse_rfc3339(&occurred));
+            }
+            continue;
+        }
         let hard = severity == "hard";
-        if hard {
-            hard_count += 1;
-        } else {
-            soft_count += 1;
+        match (hard, reason.as_str()) {
+            (true, _) => hard_count += 1,
+            (false, "feedback") => complaint_count += 1,
+            (false, _) => soft_count += 1,
         }
         let verified: Option<i64> = r.try_get("verified")?;
         let status: Option<String> = r.try_get("status")?;
-        if let (Ok(reason), Some(at)) = (
+        if !counts {
+            forgotten += 1;
+        } else if let (Ok(reason), Some(at)) = (
             reason.parse::<crate::classify::Reason>(),
             parse_rfc3339(&occurred),
         ) {
@@ -1012,6 +1119,7 @@ pub async fn reverdict(
                 reason,
                 hard,
                 status: status.clone(),
+                feedback_type: r.try_get("feedback_type")?,
                 verified: verified.map(|v| v != 0),
             });
         }
@@ -1031,7 +1139,17 @@ pub async fn reverdict(
             .await?;
         return Ok(());
     };
-    let trusted = policy::decide_history(policy, require_verified, &history, now);
+    let trusted = match (&forgiven_at, history.is_empty()) {
+        (Some(at), true) => policy::TrustedDecision {
+            decision: policy::forgiven(
+                parse_rfc3339(at).unwrap_or(now),
+                forgotten,
+                forgive_note.as_deref(),
+            ),
+            verified: false,
+        },
+        _ => policy::decide_history(policy, require_verified, &history, delivered, now),
+    };
     let decision = trusted.decision;
     let old: Option<(String, String)> =
         sqlx::query_as("SELECT action, status FROM addresses WHERE address = ?1")
@@ -1056,7 +1174,7 @@ pub async fn reverdict(
                 why: &decision.why,
                 cause,
                 at: now,
-                note: None,
+                note,
             },
         )
         .await?;
@@ -1067,12 +1185,13 @@ pub async fn reverdict(
     sqlx::query(
         "INSERT INTO addresses (address, status, action, hard_count, soft_count, first_bounce, \
              last_bounce, last_reason, last_status, why, updated_at, verified, review_at, \
-             reason, changed_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?11) \
+             reason, changed_at, complaint_count) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?11, ?16) \
          ON CONFLICT (address) DO UPDATE SET status = ?2, action = ?3, hard_count = ?4, \
              soft_count = ?5, first_bounce = ?6, last_bounce = ?7, last_reason = ?8, \
              last_status = ?9, why = ?10, updated_at = ?11, verified = ?12, review_at = ?13, \
-             reason = ?14, changed_at = CASE WHEN ?15 THEN ?11 ELSE changed_at END",
+             reason = ?14, changed_at = CASE WHEN ?15 THEN ?11 ELSE changed_at END, \
+             complaint_count = ?16",
     )
     .bind(address)
     .bind(decision.status.as_str())
@@ -1089,6 +1208,7 @@ pub async fn reverdict(
     .bind(review_at)
     .bind(reason)
     .bind(changed)
+    .bind(complaint_count)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -1101,12 +1221,22 @@ const YEAR_10000: i64 = 253_402_300_800;
 fn policy_text(p: &PolicyConfig) -> String {
     let mut reasons: Vec<&str> = p.soft_reasons.iter().map(|r| r.as_str()).collect();
     reasons.sort_unstable();
+    let rules: Vec<String> = p
+        .reasons
+        .iter()
+        .map(|(reason, rule)| match rule.remove_after {
+            Some(n) => format!("{reason}:after{n}"),
+            None => format!("{reason}:{}", rule.action.as_str()),
+        })
+        .collect();
     format!(
-        "soft_limit={} soft_window={}s soft_min_days={} soft_reasons={} require_verified={}",
+        "soft_limit={} soft_window={}s soft_min_days={} soft_reasons={} reason_rules={} \
+         require_verified={}",
         p.soft_limit,
         p.soft_window.as_secs(),
         p.soft_min_days,
         reasons.join(","),
+        rules.join(","),
         p.require_verified()
     )
 }
@@ -1115,8 +1245,8 @@ fn policy_text(p: &PolicyConfig) -> String {
 /// verdicts do not need) and `require_verified`. `None` unless every field
 /// is there and understood.
 fn parse_policy_text(text: &str) -> Option<(PolicyConfig, bool)> {
-    let (mut limit, mut window, mut min_days, mut reasons, mut require) =
-        (None, None, None, None, None);
+    let (mut limit, mut window, mut min_days, mut reasons, mut require, mut rules) =
+        (None, None, None, None, None, None);
     for field in text.split_whitespace() {
         let (key, value) = field.split_once('=')?;
         match key {
@@ -1136,6 +1266,29 @@ fn parse_policy_text(text: &str) -> Option<(PolicyConfig, bool)> {
                 )
             }
             "require_verified" => require = Some(value.parse().ok()?),
+            "reason_rules" => {
+                let mut map = std::collections::BTreeMap::new();
+                for item in value.split(',').filter(|r| !r.is_empty()) {
+                    let (reason, rule) = item.split_once(':')?;
+                    let (action, remove_after) = match rule {
+                        "remove" => (ReasonAction::Remove, None),
+                        "count" => (ReasonAction::Count, None),
+                        "ignore" => (ReasonAction::Ignore, None),
+                        n => (
+                            ReasonAction::Count,
+                            Some(n.strip_prefix("after")?.parse().ok()?),
+                        ),
+                    };
+                    map.insert(
+                        reason.parse().ok()?,
+                        ReasonRule {
+                            action,
+                            remove_after,
+                        },
+                    );
+                }
+                rules = Some(map);
+            }
             _ => return None,
         }
     }
@@ -1145,8 +1298,18 @@ fn parse_policy_text(text: &str) -> Option<(PolicyConfig, bool)> {
         soft_min_days: min_days?,
         soft_reasons: reasons?,
         verify: None,
+        reasons: rules?,
     };
     Some((policy, require?))
+}
+
+/// An address as the classifier stores it: the domain lower-cased.
+fn normalize_address(address: &str) -> String {
+    let address = address.trim();
+    match address.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
+        None => address.to_string(),
+    }
 }
 
 fn is_memory(file: &Path) -> bool {
@@ -1233,9 +1396,11 @@ mod tests {
         assert!(
             matches!(
                 r,
+                // The delivery report for c@ is looked at too (it resets
+                // soft counts), but gives c@ no verdict.
                 Recorded::Stored {
                     events: 3,
-                    addresses: 2,
+                    addresses: 3,
                     ..
                 }
             ),
@@ -1666,6 +1831,44 @@ mod tests {
             (Some("remove"), "keep")
         );
 
+        // Forgive: gone@ goes to keep (cause forgive, with the note); a
+        // later hard bounce counts afresh.
+        let seq = store
+            .forgive("gone@X.ORG", Some("re-subscribed by phone"), later)
+            .await
+            .unwrap();
+        poll(&store, &mut last, &mut seen, later).await;
+        let f = seen.last().unwrap();
+        assert_eq!(Some(f.seq), seq);
+        assert_eq!(
+            (
+                f.address.as_str(),
+                f.cause.as_str(),
+                f.new_action.as_str(),
+                f.new_status.as_str()
+            ),
+            ("gone@x.org", "forgive", "keep", "forgiven")
+        );
+        assert_eq!(f.note.as_deref(), Some("re-subscribed by phone"));
+        assert!(
+            f.why.contains("2 earlier bounces no longer count"),
+            "{}",
+            f.why
+        );
+        assert!(matches!(
+            store.forgive("nobody@x.org", None, later).await,
+            Err(StoreError::UnknownAddress(_))
+        ));
+        bounce_at(&store, 102, "gone@x.org", Reason::MailboxFull, 0, later).await;
+        bounce_at(&store, 103, "gone@x.org", Reason::UserUnknown, 0, later).await;
+        poll(&store, &mut last, &mut seen, later).await;
+        let back: Vec<_> = seen.iter().rev().take(2).collect();
+        assert_eq!(
+            (back[1].new_action.as_str(), back[0].new_action.as_str()),
+            ("keep", "remove"),
+            "after a forgive a soft bounce keeps, a hard one removes again"
+        );
+
         // A policy change re-evaluates: only the real changes are recorded.
         let before = seen.len();
         let strict = PolicyConfig {
@@ -1717,6 +1920,131 @@ mod tests {
         assert!(since.iter().all(|r| r.changed_at >= rfc3339(later)));
     }
 
+    /// Record one report of `reason` (severity none) for `address`.
+    async fn report_at(store: &Store, uid: u32, address: &str, reason: Reason, at: i64) {
+        let mut m = msg(uid, &format!("rep{uid}"));
+        m.date = Some(at);
+        let mut r = recipient(address, reason, Severity::None);
+        r.status = None;
+        if reason == Reason::Feedback {
+            r.feedback_type = Some("abuse".into());
+        }
+        let kind = if reason == Reason::Feedback {
+            Kind::Feedback
+        } else {
+            Kind::Delivered
+        };
+        store
+            .record(
+                &m,
+                &Ok(verdict(kind, vec![r])),
+                &PolicyConfig::default(),
+                at,
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn complaints_remove_and_deliveries_reset_soft_counts() {
+        let (_d, store) = temp_store().await;
+        let now = 1_800_000_000;
+        let day = 86_400;
+        store
+            .apply_policy(&PolicyConfig::default(), now)
+            .await
+            .unwrap();
+        report_at(&store, 1, "angry@x.org", Reason::Feedback, now).await;
+        // A delivery report for an address that never failed adds nothing.
+        report_at(&store, 2, "fine@x.org", Reason::Delivered, now).await;
+        let rows = store
+            .addresses_at(&AddressFilter::default(), now)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (
+                rows[0].status.as_str(),
+                rows[0].action.as_str(),
+                rows[0].reason.as_str()
+            ),
+            ("complained", "remove", "feedback")
+        );
+        assert!(
+            rows[0].why.starts_with("complaint: feedback (abuse) on "),
+            "{}",
+            rows[0].why
+        );
+
+        // Four soft bounces, then the mailbox works again: a fifth does not
+        // remove, because the delivery reset the count.
+        for (i, days_ago) in [20, 15, 10, 5].into_iter().enumerate() {
+            bounce_at(
+                &store,
+                10 + i as u32,
+                "full@x.org",
+                Reason::MailboxFull,
+                days_ago,
+                now,
+            )
+            .await;
+        }
+        report_at(&store, 20, "full@x.org", Reason::Delivered, now - 2 * day).await;
+        bounce_at(&store, 21, "full@x.org", Reason::MailboxFull, 0, now).await;
+        let full = store
+            .addresses_at(
+                &AddressFilter {
+                    domain: Some("x.org".into()),
+                    ..Default::default()
+                },
+                now,
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.address == "full@x.org")
+            .unwrap();
+        assert_eq!(full.action, "keep", "{}", full.why);
+        assert!(full.why.starts_with("1 soft bounce "), "{}", full.why);
+        assert_eq!(full.soft_count, 5, "every bounce stays on record");
+
+        // The complaint action is a policy setting.
+        let keep_complaints = PolicyConfig {
+            reasons: [(
+                Reason::Feedback,
+                crate::config::ReasonRule {
+                    action: ReasonAction::Ignore,
+                    remove_after: None,
+                },
+            )]
+            .into_iter()
+            .collect(),
+            ..PolicyConfig::default()
+        };
+        store.apply_policy(&keep_complaints, now).await.unwrap();
+        let angry = &store
+            .addresses_at(&AddressFilter::default(), now)
+            .await
+            .unwrap()[0];
+        assert_eq!(
+            (angry.status.as_str(), angry.action.as_str()),
+            ("complained", "keep")
+        );
+        let causes: Vec<(String, String)> =
+            sqlx::query_as("SELECT address, cause FROM verdict_changes ORDER BY seq")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            causes.first().unwrap(),
+            &("angry@x.org".into(), "bounce".into())
+        );
+        assert_eq!(
+            causes.last().unwrap(),
+            &("angry@x.org".into(), "policy".into())
+        );
+    }
+
     #[test]
     fn the_recorded_policy_reads_back() {
         let p = PolicyConfig {
@@ -1745,6 +2073,23 @@ mod tests {
         );
         assert!(parse_policy_text(&policy_text(&p).replace("mailboxfull", "bogus")).is_none());
         assert!(parse_policy_text(&format!("{} future=1", policy_text(&p))).is_none());
+        let mut rules = PolicyConfig::default();
+        rules.reasons.insert(
+            Reason::Suspend,
+            ReasonRule {
+                action: ReasonAction::Count,
+                remove_after: Some(2),
+            },
+        );
+        rules.reasons.insert(
+            Reason::Blocked,
+            ReasonRule {
+                action: ReasonAction::Ignore,
+                remove_after: None,
+            },
+        );
+        let (back, _) = parse_policy_text(&policy_text(&rules)).unwrap();
+        assert_eq!(back.reasons, rules.reasons);
     }
 
     #[test]

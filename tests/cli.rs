@@ -309,4 +309,48 @@ fn addresses_answers_for_now_when_soft_bounces_have_aged() {
     let out = bounced(&["addresses", "--db", &db, "--since", "soon"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("soon"), "{}", text(&out.stderr));
+
+    // Forgive: recorded as a change with its note; the address shows keep.
+    let out = bounced(&[
+        "forgive",
+        "--db",
+        &db,
+        "full@EXAMPLE.com",
+        "--note",
+        "asked; $(not run)",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("change 4"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = bounced(&["changes", "--db", &db, "--since", "3", "--format", "json"]);
+    let c: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(
+        (&c["cause"], &c["new_status"]),
+        (&"forgive".into(), &"forgiven".into())
+    );
+    assert_eq!(c["note"], "asked; $(not run)");
+    let out = bounced(&[
+        "addresses",
+        "--db",
+        &db,
+        "--status",
+        "forgiven",
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        text(&out.stdout).contains("full@example.com,forgiven,keep"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = bounced(&["forgive", "--db", &db, "nobody@example.com"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("nobody@example.com has no bounce on record"),
+        "{}",
+        text(&out.stderr)
+    );
 }
