@@ -8,7 +8,7 @@ use crate::classify::{self, Verdict};
 use crate::config::{Config, DatabaseConfig, LogConfig, LogFormat};
 use crate::parse;
 use crate::policy::{Action, AddressStatus};
-use crate::store::{AddressFilter, AddressRow, Store};
+use crate::store::{AddressFilter, AddressRow, ChangeRow, Store};
 use anyhow::{bail, Context};
 use serde::Serialize;
 use std::io::{self, Read, Write};
@@ -255,8 +255,45 @@ pub struct AddressesArgs {
     pub status: Option<AddressStatus>,
     /// Only addresses whose verdict rests (or not) on a verified bounce.
     pub verified: Option<bool>,
+    /// Only addresses whose action or status changed at or after this time
+    /// (`--since`: RFC 3339, `YYYY-MM-DD` or a duration ago such as `7d`).
+    pub since: Option<String>,
+    /// Only addresses at this domain.
+    pub domain: Option<String>,
+    /// Only addresses whose verdict rests on this reason.
+    pub reason: Option<String>,
     /// How to print.
     pub format: OutputFormat,
+}
+
+/// The arguments of `bounced changes`.
+#[derive(Debug, Clone)]
+pub struct ChangesArgs {
+    /// A config file whose database to read.
+    pub config: Option<PathBuf>,
+    /// A database file to read instead.
+    pub db: Option<PathBuf>,
+    /// Print the changes after this seq (the last one a sync job saw).
+    pub since: i64,
+    /// How to print.
+    pub format: OutputFormat,
+}
+
+/// Read a time given on the command line: RFC 3339 (`2026-12-01T00:00:00Z`),
+/// a date (`2026-12-01`, midnight UTC) or a duration before `now` (`7d`).
+pub fn parse_time(text: &str, now: i64) -> anyhow::Result<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        if let Some(t) = d.and_hms_opt(0, 0, 0) {
+            return Ok(t.and_utc().timestamp());
+        }
+    }
+    if let Ok(d) = humantime::parse_duration(text) {
+        return Ok(now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
+    }
+    bail!("{text:?} is not a time: give RFC 3339 (2026-12-01T00:00:00Z), a date (2026-12-01) or a duration ago (7d)")
 }
 
 /// The database a read-only command uses: `--db FILE`, else the config's.
@@ -282,10 +319,22 @@ fn database_of(db: Option<&Path>, config: Option<&Path>) -> anyhow::Result<Datab
 pub fn addresses(args: &AddressesArgs) -> anyhow::Result<ExitCode> {
     let database = database_of(args.db.as_deref(), args.config.as_deref())?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    if let Some(reason) = &args.reason {
+        reason
+            .parse::<classify::Reason>()
+            .map_err(|e| anyhow::anyhow!("--reason: {e}"))?;
+    }
+    let since = match &args.since {
+        Some(text) => Some(parse_time(text, crate::store::now()).context("--since")?),
+        None => None,
+    };
     let filter = AddressFilter {
         action: args.action,
         status: args.status,
         verified: args.verified,
+        since,
+        domain: args.domain.clone(),
+        reason: args.reason.clone(),
     };
     let rows = runtime
         .block_on(async {
@@ -316,7 +365,7 @@ pub fn write_addresses(
         OutputFormat::Csv => {
             writeln!(
                 out,
-                "address,status,action,hard_count,soft_count,first_bounce,last_bounce,last_reason,verified,why"
+                "address,status,action,hard_count,soft_count,first_bounce,last_bounce,last_reason,verified,why,reason,changed_at"
             )?;
             for r in rows {
                 let fields = [
@@ -330,6 +379,8 @@ pub fn write_addresses(
                     csv_field(&r.last_reason),
                     r.verified.to_string(),
                     csv_field(&r.why),
+                    csv_field(&r.reason),
+                    csv_field(&r.changed_at),
                 ];
                 writeln!(out, "{}", fields.join(","))?;
             }
@@ -346,20 +397,128 @@ pub fn write_addresses(
                 .max(7);
             writeln!(
                 out,
-                "{:<width$}  {:<9}  {:<6}  {:>4}  {:>4}  {:<15}  LAST BOUNCE",
-                "ADDRESS", "STATUS", "ACTION", "HARD", "SOFT", "LAST REASON"
+                "{:<width$}  {:<9}  {:<6}  {:>4}  {:>4}  {:<15}  {:<20}  WHY",
+                "ADDRESS", "STATUS", "ACTION", "HARD", "SOFT", "REASON", "LAST BOUNCE"
             )?;
             for r in rows {
                 writeln!(
                     out,
-                    "{:<width$}  {:<9}  {:<6}  {:>4}  {:>4}  {:<15}  {}",
+                    "{:<width$}  {:<9}  {:<6}  {:>4}  {:>4}  {:<15}  {:<20}  {}",
                     r.address,
                     r.status,
                     r.action,
                     r.hard_count,
                     r.soft_count,
-                    r.last_reason,
-                    r.last_bounce
+                    r.reason,
+                    r.last_bounce,
+                    r.why
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `bounced changes`: print the verdict changes after `--since SEQ`.
+pub fn changes(args: &ChangesArgs) -> anyhow::Result<ExitCode> {
+    let database = database_of(args.db.as_deref(), args.config.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let rows = runtime
+        .block_on(async {
+            let store = Store::open(&database).await?;
+            store.changes(args.since, i64::MAX).await
+        })
+        .with_context(|| format!("cannot read verdict changes from {}", database.url))?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    write_changes(&mut out, &rows, args.format)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bounced forgive`: reset an address's verdict to keep.
+pub fn forgive(
+    config: Option<&Path>,
+    db: Option<&Path>,
+    address: &str,
+    note: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let database = database_of(db, config)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let seq = runtime
+        .block_on(async {
+            let store = Store::open(&database).await?;
+            store.forgive(address, note, crate::store::now()).await
+        })
+        .with_context(|| format!("cannot forgive {address} in {}", database.url))?;
+    match seq {
+        Some(seq) => println!("bounced: forgave {address} (change {seq})"),
+        None => println!("bounced: {address} was already forgiven; earlier bounces reset again"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print verdict changes in a format.
+pub fn write_changes(
+    out: &mut impl Write,
+    rows: &[ChangeRow],
+    format: OutputFormat,
+) -> io::Result<()> {
+    let none = String::new();
+    match format {
+        OutputFormat::Json => {
+            for row in rows {
+                serde_json::to_writer(&mut *out, row)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        OutputFormat::Csv => {
+            writeln!(
+                out,
+                "seq,changed_at,address,old_action,new_action,old_status,new_status,reason,cause,why,note"
+            )?;
+            for r in rows {
+                let fields = [
+                    r.seq.to_string(),
+                    csv_field(&r.changed_at),
+                    csv_field(&r.address),
+                    csv_field(r.old_action.as_ref().unwrap_or(&none)),
+                    csv_field(&r.new_action),
+                    csv_field(r.old_status.as_ref().unwrap_or(&none)),
+                    csv_field(&r.new_status),
+                    csv_field(&r.reason),
+                    csv_field(&r.cause),
+                    csv_field(&r.why),
+                    csv_field(r.note.as_ref().unwrap_or(&none)),
+                ];
+                writeln!(out, "{}", fields.join(","))?;
+            }
+        }
+        OutputFormat::Text => {
+            if rows.is_empty() {
+                return writeln!(out, "(no verdict changes)");
+            }
+            let width = rows
+                .iter()
+                .map(|r| r.address.chars().count())
+                .max()
+                .unwrap_or(7)
+                .max(7);
+            writeln!(
+                out,
+                "{:>6}  {:<20}  {:<width$}  {:<14}  {:<10}  WHY",
+                "SEQ", "TIME", "ADDRESS", "ACTION", "CAUSE"
+            )?;
+            for r in rows {
+                let action = format!(
+                    "{} -> {}",
+                    r.old_action.as_deref().unwrap_or("new"),
+                    r.new_action
+                );
+                writeln!(
+                    out,
+                    "{:>6}  {:<20}  {:<width$}  {:<14}  {:<10}  {}",
+                    r.seq, r.changed_at, r.address, action, r.cause, r.why
                 )?;
             }
         }
@@ -546,6 +705,13 @@ pub fn write_resolved(out: &mut impl Write, c: &Config) -> io::Result<()> {
     let mut reasons: Vec<_> = p.soft_reasons.iter().map(|r| r.as_str()).collect();
     reasons.sort_unstable();
     writeln!(out, "soft_reasons = {reasons:?}")?;
+    for (reason, rule) in &p.reasons {
+        writeln!(out, "\n[policy.reason.{reason}]")?;
+        match rule.remove_after {
+            Some(n) => writeln!(out, "remove_after = {n}")?,
+            None => writeln!(out, "action = {:?}", rule.action.as_str())?,
+        }
+    }
     if let Some(listen) = &c.metrics_listen {
         writeln!(out, "\n[metrics]\nlisten = \"{listen}\"")?;
     }
@@ -575,6 +741,22 @@ pub fn write_resolved(out: &mut impl Write, c: &Config) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_on_the_command_line() {
+        let now = 1_800_000_000;
+        assert_eq!(
+            parse_time("2027-01-15T08:00:00Z", now).unwrap(),
+            1_800_000_000
+        );
+        assert_eq!(
+            parse_time("2027-01-15", now).unwrap(),
+            1_800_000_000 - 8 * 3600
+        );
+        assert_eq!(parse_time("7d", now).unwrap(), now - 7 * 86_400);
+        let e = parse_time("last tuesday", now).unwrap_err().to_string();
+        assert!(e.contains("last tuesday") && e.contains("RFC 3339"), "{e}");
+    }
 
     #[test]
     fn csv_quotes_only_when_needed() {

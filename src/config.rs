@@ -243,6 +243,43 @@ pub struct PolicyConfig {
     /// bounces are proven to be about mail we sent, and whether only those
     /// may remove an address.
     pub verify: Option<Arc<VerifyConfig>>,
+    /// Per-reason overrides (`[policy.reason.<reason>]`); a reason absent
+    /// here follows the rules above. Default: `feedback` (an ARF complaint)
+    /// removes at once.
+    pub reasons: std::collections::BTreeMap<Reason, ReasonRule>,
+}
+
+/// `[policy.reason.<reason>]`: what bounces with this reason do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReasonRule {
+    /// `action`.
+    pub action: ReasonAction,
+    /// `remove_after = N`: N bounces of this reason within `soft_window`
+    /// remove (no day spread needed); they also count toward `soft_limit`.
+    pub remove_after: Option<u32>,
+}
+
+/// `[policy.reason.<reason>] action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReasonAction {
+    /// One such bounce (or complaint) removes the address at once.
+    Remove,
+    /// Counts toward `soft_limit` like a reason in `soft_reasons`.
+    Count,
+    /// Never counts: stored, shown, but never changes a verdict.
+    Ignore,
+}
+
+impl ReasonAction {
+    /// The config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonAction::Remove => "remove",
+            ReasonAction::Count => "count",
+            ReasonAction::Ignore => "ignore",
+        }
+    }
 }
 
 impl PolicyConfig {
@@ -269,6 +306,20 @@ pub const DEFAULT_SOFT_REASONS: &[Reason] = &[
     Reason::Undefined,
 ];
 
+/// The per-reason rules when `[policy.reason]` does not say otherwise: an
+/// ARF complaint (`feedback`) removes at once.
+pub fn default_reason_rules() -> std::collections::BTreeMap<Reason, ReasonRule> {
+    [(
+        Reason::Feedback,
+        ReasonRule {
+            action: ReasonAction::Remove,
+            remove_after: None,
+        },
+    )]
+    .into_iter()
+    .collect()
+}
+
 impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
@@ -277,6 +328,7 @@ impl Default for PolicyConfig {
             soft_min_days: 7,
             soft_reasons: DEFAULT_SOFT_REASONS.iter().copied().collect(),
             verify: None,
+            reasons: default_reason_rules(),
         }
     }
 }
@@ -380,6 +432,15 @@ struct RawPolicy {
     soft_window: Option<String>,
     soft_min_days: Option<u32>,
     soft_reasons: Option<Vec<String>>,
+    #[serde(default)]
+    reason: std::collections::BTreeMap<String, RawReasonRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReasonRule {
+    action: Option<ReasonAction>,
+    remove_after: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -839,12 +900,43 @@ impl Validator<'_> {
                 set
             }
         };
+        let mut reasons = d.reasons;
+        for (name, rule) in p.reason {
+            let key = format!("policy.reason.{name}");
+            let reason: Reason = name
+                .parse()
+                .map_err(|e| self.invalid(key.clone(), format!("{e}")))?;
+            if rule.remove_after == Some(0) {
+                return Err(self.invalid(format!("{key}.remove_after"), "must be at least 1"));
+            }
+            let action = match (rule.action, rule.remove_after) {
+                (Some(ReasonAction::Count) | None, Some(_)) => ReasonAction::Count,
+                (Some(a), None) => a,
+                (None, None) => {
+                    return Err(self.invalid(key, "give action or remove_after"));
+                }
+                (Some(a), Some(_)) => {
+                    return Err(self.invalid(
+                        format!("{key}.remove_after"),
+                        format!("does not go with action = \"{}\"", a.as_str()),
+                    ));
+                }
+            };
+            reasons.insert(
+                reason,
+                ReasonRule {
+                    action,
+                    remove_after: rule.remove_after,
+                },
+            );
+        }
         Ok(PolicyConfig {
             soft_limit,
             soft_window,
             soft_min_days,
             soft_reasons,
             verify: None,
+            reasons,
         })
     }
 }
@@ -1136,5 +1228,40 @@ mod tests {
         assert!(is_loopback("[::1]"));
         assert!(!is_loopback("imap.example.org"));
         assert!(!is_loopback("10.0.0.1"));
+    }
+
+    #[test]
+    fn per_reason_rules() {
+        let c = load(&format!(
+            "{MINIMAL}\n[policy.reason.suspend]\nremove_after = 2\n\
+             [policy.reason.blocked]\naction = \"ignore\"\n"
+        ))
+        .unwrap();
+        let r = &c.policy.reasons;
+        assert_eq!(r[&Reason::Suspend].remove_after, Some(2));
+        assert_eq!(r[&Reason::Blocked].action, ReasonAction::Ignore);
+        assert_eq!(
+            r[&Reason::Feedback].action,
+            ReasonAction::Remove,
+            "default kept"
+        );
+        let e = load(&format!(
+            "{MINIMAL}\n[policy.reason.nonsense]\naction = \"remove\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("policy.reason.nonsense"), "{e}");
+        let e = load(&format!(
+            "{MINIMAL}\n[policy.reason.suspend]\naction = \"remove\"\nremove_after = 2\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("policy.reason.suspend.remove_after"), "{e}");
+        let e = load(&format!(
+            "{MINIMAL}\n[policy.reason.suspend]\naction = \"sometimes\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("policy.reason.suspend.action"), "{e}");
     }
 }

@@ -1,6 +1,6 @@
 //! The `bounced` command line: parses arguments and calls the library.
 
-use bounced::commands::{self, AddressesArgs, OutputFormat};
+use bounced::commands::{self, AddressesArgs, ChangesArgs, OutputFormat};
 use bounced::policy::{Action, AddressStatus};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -53,9 +53,50 @@ enum Command {
         /// (`yes`), or on unverified ones only (`no`).
         #[arg(long, value_enum)]
         verified: Option<YesNo>,
+        /// Only addresses whose action or status changed at or after TIME
+        /// (RFC 3339, a date such as 2026-12-01, or a duration ago: 7d).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only addresses at this domain.
+        #[arg(long)]
+        domain: Option<String>,
+        /// Only addresses whose verdict rests on this reason (userunknown, mailboxfull, ...).
+        #[arg(long)]
+        reason: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: FormatArg,
+    },
+    /// Print the verdict changes after a seq, oldest first, for a sync job
+    /// that remembers the last seq it saw.
+    Changes {
+        /// The configuration file (its database is read).
+        #[arg(long, conflicts_with = "db")]
+        config: Option<PathBuf>,
+        /// The SQLite database file to read, instead of a config.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Only the changes after this seq (0: all).
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        since: i64,
+        /// Output format (json: JSON Lines, each with its seq).
+        #[arg(long, value_enum, default_value = "text")]
+        format: FormatArg,
+    },
+    /// Forgive an address: its bounces so far stop counting (a later one
+    /// counts afresh) and its verdict becomes keep, recorded as a change.
+    Forgive {
+        /// The address.
+        address: String,
+        /// Why, kept with the change (e.g. "re-subscribed by phone").
+        #[arg(long)]
+        note: Option<String>,
+        /// The configuration file (its database is written).
+        #[arg(long, conflicts_with = "db")]
+        config: Option<PathBuf>,
+        /// The SQLite database file to write, instead of a config.
+        #[arg(long)]
+        db: Option<PathBuf>,
     },
     /// Print the signed return path (VERP) to use when sending to ADDRESS.
     Verp {
@@ -104,6 +145,8 @@ enum ActionArg {
 enum StatusArg {
     HardFail,
     SoftFail,
+    Complained,
+    Forgiven,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -119,6 +162,16 @@ enum FormatArg {
     Json,
 }
 
+impl From<FormatArg> for OutputFormat {
+    fn from(f: FormatArg) -> OutputFormat {
+        match f {
+            FormatArg::Text => OutputFormat::Text,
+            FormatArg::Csv => OutputFormat::Csv,
+            FormatArg::Json => OutputFormat::Json,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -130,6 +183,9 @@ fn main() -> ExitCode {
             action,
             status,
             verified,
+            since,
+            domain,
+            reason,
             format,
         } => commands::addresses(&AddressesArgs {
             config,
@@ -141,14 +197,32 @@ fn main() -> ExitCode {
             status: status.map(|s| match s {
                 StatusArg::HardFail => AddressStatus::HardFail,
                 StatusArg::SoftFail => AddressStatus::SoftFail,
+                StatusArg::Complained => AddressStatus::Complained,
+                StatusArg::Forgiven => AddressStatus::Forgiven,
             }),
             verified: verified.map(|v| matches!(v, YesNo::Yes)),
-            format: match format {
-                FormatArg::Text => OutputFormat::Text,
-                FormatArg::Csv => OutputFormat::Csv,
-                FormatArg::Json => OutputFormat::Json,
-            },
+            since,
+            domain,
+            reason,
+            format: format.into(),
         }),
+        Command::Changes {
+            config,
+            db,
+            since,
+            format,
+        } => commands::changes(&ChangesArgs {
+            config,
+            db,
+            since,
+            format: format.into(),
+        }),
+        Command::Forgive {
+            address,
+            note,
+            config,
+            db,
+        } => commands::forgive(config.as_deref(), db.as_deref(), &address, note.as_deref()),
         Command::Verp {
             address,
             list,

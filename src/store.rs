@@ -7,7 +7,7 @@
 //! after a crash a message is either fully accounted for or not at all.
 
 use crate::classify::{ClassifyError, Severity, Verdict};
-use crate::config::{DatabaseConfig, PolicyConfig};
+use crate::config::{DatabaseConfig, PolicyConfig, ReasonAction, ReasonRule};
 use crate::policy::{self, Action, AddressStatus};
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -25,6 +25,9 @@ pub enum StoreError {
     /// A migration failed.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// `bounced forgive` named an address with no verdict.
+    #[error("{0} has no bounce on record")]
+    UnknownAddress(String),
     /// The database directory could not be created.
     #[error("cannot create database directory {path}: {source}")]
     CreateDir {
@@ -50,6 +53,13 @@ pub struct AddressFilter {
     pub status: Option<AddressStatus>,
     /// Only addresses whose verdict rests (or does not rest) on a verified bounce.
     pub verified: Option<bool>,
+    /// Only addresses whose action or status changed at or after this time
+    /// (Unix seconds).
+    pub since: Option<i64>,
+    /// Only addresses at this domain (compared lower-case).
+    pub domain: Option<String>,
+    /// Only addresses whose verdict rests on this reason.
+    pub reason: Option<String>,
 }
 
 /// One row of the `addresses` table, as the CLI prints it.
@@ -71,10 +81,133 @@ pub struct AddressRow {
     pub last_bounce: String,
     /// The reason of the last bounce.
     pub last_reason: String,
+    /// The reason the verdict rests on (the hard bounce's, else the most
+    /// frequent counted soft reason); may differ from `last_reason`.
+    pub reason: String,
     /// Why the action, in words.
     pub why: String,
     /// Whether a verified (signed) bounce is among those that decided the action.
     pub verified: bool,
+    /// When the action or status last changed, RFC 3339 UTC.
+    pub changed_at: String,
+}
+
+/// What changed a verdict (`verdict_changes.cause`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// A new bounce was stored.
+    Bounce,
+    /// A successful-delivery report was stored.
+    Delivery,
+    /// Counted soft bounces left the window.
+    Ageing,
+    /// The quiet period passed with no new bounce.
+    Quiet,
+    /// The policy changed, or `bounced reevaluate`.
+    Policy,
+    /// `bounced forgive`.
+    Forgive,
+    /// `bounced reclassify`.
+    Reclassify,
+}
+
+impl Cause {
+    /// The stable name used in the database and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Bounce => "bounce",
+            Cause::Delivery => "delivery",
+            Cause::Ageing => "ageing",
+            Cause::Quiet => "quiet",
+            Cause::Policy => "policy",
+            Cause::Forgive => "forgive",
+            Cause::Reclassify => "reclassify",
+        }
+    }
+}
+
+/// One change of an address's verdict, about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewChange<'a> {
+    /// The address.
+    pub address: &'a str,
+    /// The verdict before, `None` for a first verdict.
+    pub old: Option<(Action, AddressStatus)>,
+    /// The verdict after.
+    pub new: (Action, AddressStatus),
+    /// The reason the new verdict rests on.
+    pub reason: &'a str,
+    /// The new verdict's explanation.
+    pub why: &'a str,
+    /// What changed it.
+    pub cause: Cause,
+    /// When (Unix seconds).
+    pub at: i64,
+    /// Free text (`forgive --note`).
+    pub note: Option<&'a str>,
+}
+
+/// One row of `verdict_changes`, as `bounced changes` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeRow {
+    /// Strictly increasing, without gaps; the sync key.
+    pub seq: i64,
+    /// The address.
+    pub address: String,
+    /// The action before (`None` for a first verdict).
+    pub old_action: Option<String>,
+    /// The action after.
+    pub new_action: String,
+    /// The status before (`None` for a first verdict).
+    pub old_status: Option<String>,
+    /// The status after.
+    pub new_status: String,
+    /// The reason the new verdict rests on.
+    pub reason: String,
+    /// The new verdict's explanation.
+    pub why: String,
+    /// What changed it (`bounce`, `delivery`, `ageing`, `quiet`, `policy`,
+    /// `forgive`, `reclassify`).
+    pub cause: String,
+    /// When, RFC 3339 UTC.
+    pub changed_at: String,
+    /// Free text given with the change.
+    pub note: Option<String>,
+}
+
+/// Record one verdict change inside the caller's transaction, taking the
+/// next `seq` from the counter row. Because the counter is updated in the
+/// same transaction, seqs become visible in commit order with no gaps, also
+/// with several writers; returns the seq.
+pub async fn record_change(
+    tx: &mut Transaction<'static, Sqlite>,
+    change: &NewChange<'_>,
+) -> Result<i64, StoreError> {
+    let seq: i64 = sqlx::query_scalar(
+        "UPDATE change_counter SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO verdict_changes (seq, address, old_action, old_status, new_action, \
+             new_status, reason, why, cause, changed_at, note) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )
+    .bind(seq)
+    .bind(change.address)
+    .bind(change.old.map(|(a, _)| a.as_str()))
+    .bind(change.old.map(|(_, s)| s.as_str()))
+    .bind(change.new.0.as_str())
+    .bind(change.new.1.as_str())
+    .bind(change.reason)
+    .bind(change.why)
+    .bind(change.cause.as_str())
+    .bind(rfc3339(change.at))
+    .bind(change.note)
+    .execute(&mut **tx)
+    .await?;
+    Ok(seq)
 }
 
 /// A message as read from the server, ready to be recorded.
@@ -245,17 +378,28 @@ impl Store {
             }
             None => tracing::debug!("no recorded policy: address verdicts read as stored"),
         }
+        let domain = filter
+            .domain
+            .as_deref()
+            .map(|d| format!("@{}", d.trim_start_matches('@').to_lowercase()));
         let rows = sqlx::query(
             "SELECT address, status, action, hard_count, soft_count, first_bounce, last_bounce, \
-                    last_reason, why, verified \
+                    last_reason, coalesce(reason, last_reason) AS reason, why, verified, \
+                    coalesce(changed_at, updated_at) AS changed_at \
              FROM addresses \
              WHERE (?1 IS NULL OR action = ?1) AND (?2 IS NULL OR status = ?2) \
                AND (?3 IS NULL OR verified = ?3) \
+               AND (?4 IS NULL OR coalesce(changed_at, updated_at) >= ?4) \
+               AND (?5 IS NULL OR substr(address, -length(?5)) = ?5) \
+               AND (?6 IS NULL OR coalesce(reason, last_reason) = ?6) \
              ORDER BY address",
         )
         .bind(filter.action.map(|a| a.as_str()))
         .bind(filter.status.map(|s| s.as_str()))
         .bind(filter.verified.map(i64::from))
+        .bind(filter.since.map(rfc3339))
+        .bind(domain)
+        .bind(filter.reason.as_deref())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -269,8 +413,10 @@ impl Store {
                     first_bounce: r.try_get("first_bounce")?,
                     last_bounce: r.try_get("last_bounce")?,
                     last_reason: r.try_get("last_reason")?,
+                    reason: r.try_get("reason")?,
                     why: r.try_get("why")?,
                     verified: r.try_get::<i64, _>("verified")? != 0,
+                    changed_at: r.try_get("changed_at")?,
                 })
             })
             .collect()
@@ -508,12 +654,21 @@ impl Store {
         if current.as_deref() == Some(wanted.as_str()) {
             return Ok(0);
         }
-        let addresses: Vec<String> =
-            sqlx::query_scalar("SELECT address FROM addresses ORDER BY address")
-                .fetch_all(&self.pool)
-                .await?;
-        self.recompute(&addresses, policy, policy.require_verified(), now)
-            .await?;
+        // Complaints recorded before they reached verdicts get theirs now.
+        let addresses: Vec<String> = sqlx::query_scalar(
+            "SELECT address FROM addresses UNION \
+             SELECT address FROM bounce_events WHERE reason = 'feedback' ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        self.recompute(
+            &addresses,
+            policy,
+            policy.require_verified(),
+            now,
+            Cause::Policy,
+        )
+        .await?;
         sqlx::query(
             "INSERT INTO settings (key, value) VALUES ('policy', ?1) \
              ON CONFLICT (key) DO UPDATE SET value = ?1",
@@ -546,24 +701,27 @@ impl Store {
         .bind(rfc3339(now))
         .fetch_all(&self.pool)
         .await?;
-        self.recompute(&due, policy, require_verified, now).await?;
+        self.recompute(&due, policy, require_verified, now, Cause::Ageing)
+            .await?;
         Ok(due.len())
     }
 
-    /// Recompute these addresses' verdicts from their histories.
+    /// Recompute these addresses' verdicts from their histories; a change
+    /// is recorded with `cause`.
     async fn recompute(
         &self,
         addresses: &[String],
         policy: &PolicyConfig,
         require_verified: bool,
         now: i64,
+        cause: Cause,
     ) -> Result<(), StoreError> {
         // Short transactions, so that a big table does not hold the write
         // lock against other writers for long.
         for chunk in addresses.chunks(500) {
             let mut tx = self.begin_immediate().await?;
             for address in chunk {
-                update_address(&mut tx, address, policy, require_verified, now).await?;
+                reverdict(&mut tx, address, policy, require_verified, now, cause).await?;
             }
             tx.commit().await?;
         }
@@ -606,6 +764,109 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows)
+    }
+
+    /// `bounced forgive`: the address's bounces so far stop counting (a
+    /// later one counts afresh); its verdict becomes keep, and the change is
+    /// recorded with cause `forgive` and the note. Uses the policy recorded
+    /// by the daemon (the default when none is). Returns the seq of the
+    /// change, `None` when the verdict did not change (already keep and
+    /// forgiven), or [`StoreError::UnknownAddress`].
+    pub async fn forgive(
+        &self,
+        address: &str,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let (policy, require_verified) = self
+            .recorded_policy()
+            .await?
+            .unwrap_or_else(|| (PolicyConfig::default(), false));
+        let address = normalize_address(address);
+        let mut tx = self.begin_immediate().await?;
+        let last_event: Option<i64> =
+            sqlx::query_scalar("SELECT max(id) FROM bounce_events WHERE address = ?1")
+                .bind(&address)
+                .fetch_one(&mut *tx)
+                .await?;
+        let done = sqlx::query(
+            "UPDATE addresses SET forgive_event = ?2, forgiven_at = ?3, forgive_note = ?4 \
+             WHERE address = ?1",
+        )
+        .bind(&address)
+        .bind(last_event.unwrap_or(0))
+        .bind(rfc3339(now))
+        .bind(note)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownAddress(address));
+        }
+        let before: i64 = sqlx::query_scalar("SELECT last_seq FROM change_counter")
+            .fetch_one(&mut *tx)
+            .await?;
+        reverdict_noted(
+            &mut tx,
+            &address,
+            &policy,
+            require_verified,
+            now,
+            Cause::Forgive,
+            note,
+        )
+        .await?;
+        let after: i64 = sqlx::query_scalar("SELECT last_seq FROM change_counter")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((after > before).then_some(after))
+    }
+
+    /// The verdict changes after `since` (a seq), oldest first, at most
+    /// `limit` of them: what `bounced changes` prints. Verdicts that time
+    /// alone has changed by now are recomputed first (as
+    /// [`Store::addresses`] does), so ageing shows up without the daemon.
+    pub async fn changes(&self, since: i64, limit: i64) -> Result<Vec<ChangeRow>, StoreError> {
+        self.changes_at(since, limit, now()).await
+    }
+
+    /// [`Store::changes`] as of `now`.
+    pub async fn changes_at(
+        &self,
+        since: i64,
+        limit: i64,
+        now: i64,
+    ) -> Result<Vec<ChangeRow>, StoreError> {
+        if let Some((policy, require_verified)) = self.recorded_policy().await? {
+            self.refresh_due_with(&policy, require_verified, now)
+                .await?;
+        }
+        let rows = sqlx::query(
+            "SELECT seq, address, old_action, new_action, old_status, new_status, reason, why, \
+                    cause, changed_at, note \
+             FROM verdict_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ChangeRow {
+                    seq: r.try_get("seq")?,
+                    address: r.try_get("address")?,
+                    old_action: r.try_get("old_action")?,
+                    new_action: r.try_get("new_action")?,
+                    old_status: r.try_get("old_status")?,
+                    new_status: r.try_get("new_status")?,
+                    reason: r.try_get("reason")?,
+                    why: r.try_get("why")?,
+                    cause: r.try_get("cause")?,
+                    changed_at: r.try_get("changed_at")?,
+                    note: r.try_get("note")?,
+                })
+            })
+            .collect()
     }
 
     async fn begin_immediate(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
@@ -704,7 +965,7 @@ impl Store {
             });
         };
         let occurred = rfc3339(msg.date.or(msg.internal_date).unwrap_or(now));
-        let mut touched: Vec<&str> = Vec::new();
+        let mut touched: Vec<(&str, Cause)> = Vec::new();
         for (i, r) in verdict.recipients.iter().enumerate() {
             let trust = msg.trust.get(i);
             let evidence = serde_json::json!({
@@ -736,16 +997,24 @@ impl Store {
             .bind(trust.map(|t| t.why.as_str()))
             .execute(&mut *tx)
             .await?;
-            // Delays, auto-replies, feedback and delivery reports are kept
-            // as events but never count as failures.
-            if matches!(r.severity, Severity::Hard | Severity::Soft)
-                && !touched.contains(&r.address.as_str())
-            {
-                touched.push(&r.address);
+            // Delays and auto-replies are kept as events but never change
+            // a verdict; failures, complaints and delivery reports do.
+            if let Some(cause) = verdict_cause(r) {
+                if !touched.iter().any(|(a, _)| *a == r.address.as_str()) {
+                    touched.push((&r.address, cause));
+                }
             }
         }
-        for address in &touched {
-            update_address(&mut tx, address, policy, policy.require_verified(), now).await?;
+        for (address, cause) in &touched {
+            reverdict(
+                &mut tx,
+                address,
+                policy,
+                policy.require_verified(),
+                now,
+                *cause,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(Recorded::Stored {
@@ -756,39 +1025,92 @@ impl Store {
     }
 }
 
+/// Whether a stored event can change its address's verdict, and as what
+/// cause: a hard or soft bounce or a complaint (`bounce`), a
+/// successful-delivery report (`delivery`, it resets soft counts). Delays
+/// and auto-replies never do.
+pub fn verdict_cause(r: &crate::classify::Recipient) -> Option<Cause> {
+    match (r.severity, r.reason) {
+        (Severity::Hard | Severity::Soft, _) => Some(Cause::Bounce),
+        (_, crate::classify::Reason::Feedback) => Some(Cause::Bounce),
+        (_, crate::classify::Reason::Delivered) => Some(Cause::Delivery),
+        _ => None,
+    }
+}
+
 /// Recompute one address's verdict from its whole failure history, as of
-/// `now`. `require_verified` is passed apart from `policy` because a policy
-/// read back from the database has no `[verify]` keys.
-async fn update_address(
+/// `now`, inside the caller's transaction; when its action or status
+/// changes (or it gets its first verdict) the change is recorded there too
+/// with `cause`. `require_verified` is passed apart from `policy` because a
+/// policy read back from the database has no `[verify]` keys.
+pub async fn reverdict(
     tx: &mut Transaction<'static, Sqlite>,
     address: &str,
     policy: &PolicyConfig,
     require_verified: bool,
     now: i64,
+    cause: Cause,
 ) -> Result<(), StoreError> {
+    reverdict_noted(tx, address, policy, require_verified, now, cause, None).await
+}
+
+/// [`reverdict`], with a note for the change it may record.
+async fn reverdict_noted(
+    tx: &mut Transaction<'static, Sqlite>,
+    address: &str,
+    policy: &PolicyConfig,
+    require_verified: bool,
+    now: i64,
+    cause: Cause,
+    note: Option<&str>,
+) -> Result<(), StoreError> {
+    let forgive: Option<(Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT forgive_event, forgiven_at, forgive_note FROM addresses WHERE address = ?1",
+    )
+    .bind(address)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (forgive_event, forgiven_at, forgive_note) = forgive.unwrap_or((None, None, None));
+    // Failures and complaints make the verdict; the latest delivery report
+    // resets soft counts.
     let rows = sqlx::query(
-        "SELECT severity, reason, status, occurred_at, verified FROM bounce_events \
-         WHERE address = ?1 AND severity IN ('hard', 'soft') ORDER BY occurred_at, id",
+        "SELECT id, severity, reason, status, feedback_type, occurred_at, verified \
+         FROM bounce_events \
+         WHERE address = ?1 AND (severity IN ('hard', 'soft') OR reason IN ('feedback', 'delivered')) \
+         ORDER BY occurred_at, id",
     )
     .bind(address)
     .fetch_all(&mut **tx)
     .await?;
-    let (mut hard_count, mut soft_count) = (0i64, 0i64);
+    let (mut hard_count, mut soft_count, mut complaint_count) = (0i64, 0i64, 0i64);
     let mut history = Vec::new();
+    let (mut delivered, mut forgotten) = (None::<i64>, 0usize);
     let (mut first, mut last) = (None::<String>, None::<String>);
     let (mut last_reason, mut last_status) = (String::new(), None::<String>);
     for r in &rows {
+        let id: i64 = r.try_get("id")?;
         let severity: String = r.try_get("severity")?;
         let reason: String = r.try_get("reason")?;
         let occurred: String = r.try_get("occurred_at")?;
+        // Events up to a forgive no longer count (but stay on record).
+        let counts = forgive_event.is_none_or(|f| id > f);
+        if reason == "delivered" {
+            if counts {
+                delivered = delivered.max(parse_rfc3339(&occurred));
+            }
+            continue;
+        }
         let hard = severity == "hard";
-        if hard {
-            hard_count += 1;
-        } else {
-            soft_count += 1;
+        match (hard, reason.as_str()) {
+            (true, _) => hard_count += 1,
+            (false, "feedback") => complaint_count += 1,
+            (false, _) => soft_count += 1,
         }
         let verified: Option<i64> = r.try_get("verified")?;
-        if let (Ok(reason), Some(at)) = (
+        let status: Option<String> = r.try_get("status")?;
+        if !counts {
+            forgotten += 1;
+        } else if let (Ok(reason), Some(at)) = (
             reason.parse::<crate::classify::Reason>(),
             parse_rfc3339(&occurred),
         ) {
@@ -796,6 +1118,8 @@ async fn update_address(
                 at,
                 reason,
                 hard,
+                status: status.clone(),
+                feedback_type: r.try_get("feedback_type")?,
                 verified: verified.map(|v| v != 0),
             });
         }
@@ -804,7 +1128,7 @@ async fn update_address(
         }
         last = Some(occurred);
         last_reason = reason;
-        last_status = r.try_get("status")?;
+        last_status = status;
     }
     let (Some(first), Some(last)) = (first, last) else {
         // No failure on record (cannot happen while events are never
@@ -815,18 +1139,59 @@ async fn update_address(
             .await?;
         return Ok(());
     };
-    let trusted = policy::decide_history(policy, require_verified, &history, now);
+    let trusted = match (&forgiven_at, history.is_empty()) {
+        (Some(at), true) => policy::TrustedDecision {
+            decision: policy::forgiven(
+                parse_rfc3339(at).unwrap_or(now),
+                forgotten,
+                forgive_note.as_deref(),
+            ),
+            verified: false,
+        },
+        _ => policy::decide_history(policy, require_verified, &history, delivered, now),
+    };
     let decision = trusted.decision;
+    let old: Option<(String, String)> =
+        sqlx::query_as("SELECT action, status FROM addresses WHERE address = ?1")
+            .bind(address)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let old = old.and_then(|(a, s)| Some((Action::parse(&a)?, AddressStatus::parse(&s)?)));
+    let changed = old != Some((decision.action, decision.status));
+    // With nothing counted, the verdict rests on the last bounce's reason.
+    let reason = decision
+        .reason
+        .map(|r| r.as_str().to_string())
+        .unwrap_or_else(|| last_reason.clone());
+    if changed {
+        record_change(
+            tx,
+            &NewChange {
+                address,
+                old,
+                new: (decision.action, decision.status),
+                reason: &reason,
+                why: &decision.why,
+                cause,
+                at: now,
+                note,
+            },
+        )
+        .await?;
+    }
     // Beyond year 9999 RFC 3339 text no longer sorts as text: that far
     // away is never.
     let review_at = decision.review_at.filter(|t| *t < YEAR_10000).map(rfc3339);
     sqlx::query(
         "INSERT INTO addresses (address, status, action, hard_count, soft_count, first_bounce, \
-             last_bounce, last_reason, last_status, why, updated_at, verified, review_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             last_bounce, last_reason, last_status, why, updated_at, verified, review_at, \
+             reason, changed_at, complaint_count) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?11, ?16) \
          ON CONFLICT (address) DO UPDATE SET status = ?2, action = ?3, hard_count = ?4, \
              soft_count = ?5, first_bounce = ?6, last_bounce = ?7, last_reason = ?8, \
-             last_status = ?9, why = ?10, updated_at = ?11, verified = ?12, review_at = ?13",
+             last_status = ?9, why = ?10, updated_at = ?11, verified = ?12, review_at = ?13, \
+             reason = ?14, changed_at = CASE WHEN ?15 THEN ?11 ELSE changed_at END, \
+             complaint_count = ?16",
     )
     .bind(address)
     .bind(decision.status.as_str())
@@ -841,6 +1206,9 @@ async fn update_address(
     .bind(rfc3339(now))
     .bind(i64::from(trusted.verified))
     .bind(review_at)
+    .bind(reason)
+    .bind(changed)
+    .bind(complaint_count)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -853,12 +1221,22 @@ const YEAR_10000: i64 = 253_402_300_800;
 fn policy_text(p: &PolicyConfig) -> String {
     let mut reasons: Vec<&str> = p.soft_reasons.iter().map(|r| r.as_str()).collect();
     reasons.sort_unstable();
+    let rules: Vec<String> = p
+        .reasons
+        .iter()
+        .map(|(reason, rule)| match rule.remove_after {
+            Some(n) => format!("{reason}:after{n}"),
+            None => format!("{reason}:{}", rule.action.as_str()),
+        })
+        .collect();
     format!(
-        "soft_limit={} soft_window={}s soft_min_days={} soft_reasons={} require_verified={}",
+        "soft_limit={} soft_window={}s soft_min_days={} soft_reasons={} reason_rules={} \
+         require_verified={}",
         p.soft_limit,
         p.soft_window.as_secs(),
         p.soft_min_days,
         reasons.join(","),
+        rules.join(","),
         p.require_verified()
     )
 }
@@ -867,8 +1245,8 @@ fn policy_text(p: &PolicyConfig) -> String {
 /// verdicts do not need) and `require_verified`. `None` unless every field
 /// is there and understood.
 fn parse_policy_text(text: &str) -> Option<(PolicyConfig, bool)> {
-    let (mut limit, mut window, mut min_days, mut reasons, mut require) =
-        (None, None, None, None, None);
+    let (mut limit, mut window, mut min_days, mut reasons, mut require, mut rules) =
+        (None, None, None, None, None, None);
     for field in text.split_whitespace() {
         let (key, value) = field.split_once('=')?;
         match key {
@@ -888,6 +1266,29 @@ fn parse_policy_text(text: &str) -> Option<(PolicyConfig, bool)> {
                 )
             }
             "require_verified" => require = Some(value.parse().ok()?),
+            "reason_rules" => {
+                let mut map = std::collections::BTreeMap::new();
+                for item in value.split(',').filter(|r| !r.is_empty()) {
+                    let (reason, rule) = item.split_once(':')?;
+                    let (action, remove_after) = match rule {
+                        "remove" => (ReasonAction::Remove, None),
+                        "count" => (ReasonAction::Count, None),
+                        "ignore" => (ReasonAction::Ignore, None),
+                        n => (
+                            ReasonAction::Count,
+                            Some(n.strip_prefix("after")?.parse().ok()?),
+                        ),
+                    };
+                    map.insert(
+                        reason.parse().ok()?,
+                        ReasonRule {
+                            action,
+                            remove_after,
+                        },
+                    );
+                }
+                rules = Some(map);
+            }
             _ => return None,
         }
     }
@@ -897,8 +1298,18 @@ fn parse_policy_text(text: &str) -> Option<(PolicyConfig, bool)> {
         soft_min_days: min_days?,
         soft_reasons: reasons?,
         verify: None,
+        reasons: rules?,
     };
     Some((policy, require?))
+}
+
+/// An address as the classifier stores it: the domain lower-cased.
+fn normalize_address(address: &str) -> String {
+    let address = address.trim();
+    match address.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
+        None => address.to_string(),
+    }
 }
 
 fn is_memory(file: &Path) -> bool {
@@ -985,9 +1396,11 @@ mod tests {
         assert!(
             matches!(
                 r,
+                // The delivery report for c@ is looked at too (it resets
+                // soft counts), but gives c@ no verdict.
                 Recorded::Stored {
                     events: 3,
-                    addresses: 2,
+                    addresses: 3,
                     ..
                 }
             ),
@@ -1024,7 +1437,7 @@ mod tests {
             .addresses(&AddressFilter {
                 action: Some(Action::Remove),
                 status: None,
-                verified: None,
+                ..AddressFilter::default()
             })
             .await
             .unwrap();
@@ -1185,7 +1598,7 @@ mod tests {
         let before = verdicts(store.addresses_at(&all, now).await.unwrap());
         assert_eq!(before[0].0, "full@x.org");
         assert_eq!(before[0].1, "remove", "{}", before[0].2);
-        assert!(before[2].2.starts_with("1 of 5"), "{}", before[2].2);
+        assert!(before[2].2.starts_with("1 soft bounce "), "{}", before[2].2);
         assert_eq!(
             store.refresh_due(&p, now).await.unwrap(),
             0,
@@ -1209,8 +1622,12 @@ mod tests {
                 ("once@x.org", "keep")
             ]
         );
-        assert!(after[0].2.starts_with("4 of 5"), "{}", after[0].2);
-        assert!(after[2].2.starts_with("0 of 5"), "{}", after[2].2);
+        assert!(after[0].2.starts_with("4 soft bounces"), "{}", after[0].2);
+        assert!(
+            after[2].2.starts_with("no counted soft bounce"),
+            "{}",
+            after[2].2
+        );
         let status: String =
             sqlx::query_scalar("SELECT status FROM addresses WHERE address = 'full@x.org'")
                 .fetch_one(store.pool())
@@ -1272,6 +1689,362 @@ mod tests {
         );
     }
 
+    /// A sync job: asks for the changes after the last seq it saw, a few at
+    /// a time, and remembers the last one.
+    async fn poll(store: &Store, last: &mut i64, seen: &mut Vec<ChangeRow>, now: i64) {
+        loop {
+            let page = store.changes_at(*last, 3, now).await.unwrap();
+            let Some(end) = page.last() else { return };
+            *last = end.seq;
+            seen.extend(page);
+        }
+    }
+
+    /// Every change once, in order: seqs 1..=N without gaps, each change's
+    /// old verdict is the previous change's new one for that address, and
+    /// replaying them gives the `addresses` table.
+    async fn assert_consistent(store: &Store, seen: &[ChangeRow]) {
+        let seqs: Vec<i64> = seen.iter().map(|c| c.seq).collect();
+        let expected: Vec<i64> = (1..=seen.len() as i64).collect();
+        assert_eq!(seqs, expected, "seqs in order, none missed or repeated");
+        let mut state: std::collections::BTreeMap<&str, (&str, &str)> = Default::default();
+        for c in seen {
+            let before = state.get(c.address.as_str()).copied();
+            assert_eq!(
+                before,
+                c.old_action.as_deref().zip(c.old_status.as_deref()),
+                "change {} of {} follows the previous one",
+                c.seq,
+                c.address
+            );
+            assert_ne!(
+                before,
+                Some((c.new_action.as_str(), c.new_status.as_str())),
+                "a recorded change changes something"
+            );
+            state.insert(&c.address, (&c.new_action, &c.new_status));
+        }
+        let table: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT address, action, status FROM addresses ORDER BY address")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        let replayed: Vec<(String, String, String)> = state
+            .into_iter()
+            .map(|(a, (act, st))| (a.to_string(), act.to_string(), st.to_string()))
+            .collect();
+        assert_eq!(replayed, table);
+    }
+
+    #[tokio::test]
+    async fn a_consumer_polling_changes_sees_every_change_once_in_order() {
+        let (dir, store) = temp_store().await;
+        let p = PolicyConfig::default();
+        let day = 86_400;
+        let now = 1_800_000_000;
+        store.apply_policy(&p, now).await.unwrap();
+        let (mut last, mut seen) = (0, Vec::new());
+
+        bounce_at(&store, 100, "gone@x.org", Reason::UserUnknown, 3, now).await;
+        poll(&store, &mut last, &mut seen, now).await;
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].cause, "bounce");
+        assert_eq!(seen[0].reason, "userunknown");
+        assert!(seen[0]
+            .why
+            .starts_with("hard bounce: userunknown (status 5.1.1) on "));
+
+        // Soft bounces: a first verdict (keep), then remove at the fifth.
+        // A soft bounce after the hard one changes nothing.
+        five_soft_bounces_over_20_days(&store, "full@x.org", now).await;
+        bounce_at(&store, 101, "gone@x.org", Reason::MailboxFull, 0, now).await;
+        poll(&store, &mut last, &mut seen, now).await;
+        let full: Vec<_> = seen.iter().filter(|c| c.address == "full@x.org").collect();
+        assert_eq!(full.len(), 2, "{full:?}");
+        assert_eq!(
+            (full[0].new_action.as_str(), full[1].new_action.as_str()),
+            ("keep", "remove")
+        );
+        assert_eq!(seen.iter().filter(|c| c.address == "gone@x.org").count(), 1);
+        let gone = store
+            .addresses_at(
+                &AddressFilter {
+                    domain: Some("X.org".into()),
+                    reason: Some("userunknown".into()),
+                    ..AddressFilter::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(
+            (gone[0].last_reason.as_str(), gone[0].reason.as_str()),
+            ("mailboxfull", "userunknown")
+        );
+
+        // Several writers at once (other processes), while the consumer polls.
+        let url = format!("sqlite://{}/sub/b.db", dir.path().display());
+        let mut writers = Vec::new();
+        for w in 0..3u32 {
+            let url = url.clone();
+            writers.push(tokio::spawn(async move {
+                let other = Store::open(&DatabaseConfig {
+                    url,
+                    busy_timeout: Duration::from_secs(30),
+                })
+                .await
+                .unwrap();
+                for i in 0..8u32 {
+                    let uid = 1000 + w * 100 + i;
+                    let address = format!("w{w}-{}@y.org", i % 4);
+                    let reason = if i % 3 == 0 {
+                        Reason::UserUnknown
+                    } else {
+                        Reason::MailboxFull
+                    };
+                    bounce_at(&other, uid, &address, reason, i64::from(i), now).await;
+                }
+                other.close().await;
+            }));
+        }
+        while !writers.iter().all(|w| w.is_finished()) {
+            poll(&store, &mut last, &mut seen, now).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        poll(&store, &mut last, &mut seen, now).await;
+
+        // Ageing: eleven days on, full@ goes back to keep with no new bounce;
+        // the consumer sees it without anyone running the daemon.
+        let later = now + 11 * day;
+        poll(&store, &mut last, &mut seen, later).await;
+        let aged = seen.last().unwrap();
+        assert_eq!(
+            (aged.address.as_str(), aged.cause.as_str()),
+            ("full@x.org", "ageing")
+        );
+        assert_eq!(
+            (aged.old_action.as_deref(), aged.new_action.as_str()),
+            (Some("remove"), "keep")
+        );
+
+        // Forgive: gone@ goes to keep (cause forgive, with the note); a
+        // later hard bounce counts afresh.
+        let seq = store
+            .forgive("gone@X.ORG", Some("re-subscribed by phone"), later)
+            .await
+            .unwrap();
+        poll(&store, &mut last, &mut seen, later).await;
+        let f = seen.last().unwrap();
+        assert_eq!(Some(f.seq), seq);
+        assert_eq!(
+            (
+                f.address.as_str(),
+                f.cause.as_str(),
+                f.new_action.as_str(),
+                f.new_status.as_str()
+            ),
+            ("gone@x.org", "forgive", "keep", "forgiven")
+        );
+        assert_eq!(f.note.as_deref(), Some("re-subscribed by phone"));
+        assert!(
+            f.why.contains("2 earlier bounces no longer count"),
+            "{}",
+            f.why
+        );
+        assert!(matches!(
+            store.forgive("nobody@x.org", None, later).await,
+            Err(StoreError::UnknownAddress(_))
+        ));
+        bounce_at(&store, 102, "gone@x.org", Reason::MailboxFull, 0, later).await;
+        bounce_at(&store, 103, "gone@x.org", Reason::UserUnknown, 0, later).await;
+        poll(&store, &mut last, &mut seen, later).await;
+        let back: Vec<_> = seen.iter().rev().take(2).collect();
+        assert_eq!(
+            (back[1].new_action.as_str(), back[0].new_action.as_str()),
+            ("keep", "remove"),
+            "after a forgive a soft bounce keeps, a hard one removes again"
+        );
+
+        // A policy change re-evaluates: only the real changes are recorded.
+        let before = seen.len();
+        let strict = PolicyConfig {
+            soft_limit: 2,
+            soft_min_days: 1,
+            ..PolicyConfig::default()
+        };
+        store.apply_policy(&strict, later).await.unwrap();
+        poll(&store, &mut last, &mut seen, later).await;
+        assert!(seen.len() > before);
+        assert!(seen[before..].iter().all(|c| c.cause == "policy"));
+        assert!(seen[before..]
+            .iter()
+            .any(|c| c.address == "full@x.org" && c.new_action == "remove"));
+        // The same policy again: nothing to record.
+        store
+            .apply_policy(&PolicyConfig::default(), later)
+            .await
+            .unwrap();
+        store
+            .apply_policy(&PolicyConfig::default(), later)
+            .await
+            .unwrap();
+        poll(&store, &mut last, &mut seen, later).await;
+        let n = seen.len();
+        store
+            .refresh_due(&PolicyConfig::default(), later)
+            .await
+            .unwrap();
+        poll(&store, &mut last, &mut seen, later).await;
+        assert_eq!(
+            seen.len(),
+            n,
+            "a recomputation without change records nothing"
+        );
+
+        assert_consistent(&store, &seen).await;
+        let since = store
+            .addresses_at(
+                &AddressFilter {
+                    since: Some(later),
+                    ..AddressFilter::default()
+                },
+                later,
+            )
+            .await
+            .unwrap();
+        assert!(since.iter().any(|r| r.address == "full@x.org"), "{since:?}");
+        assert!(since.iter().all(|r| r.changed_at >= rfc3339(later)));
+    }
+
+    /// Record one report of `reason` (severity none) for `address`.
+    async fn report_at(store: &Store, uid: u32, address: &str, reason: Reason, at: i64) {
+        let mut m = msg(uid, &format!("rep{uid}"));
+        m.date = Some(at);
+        let mut r = recipient(address, reason, Severity::None);
+        r.status = None;
+        if reason == Reason::Feedback {
+            r.feedback_type = Some("abuse".into());
+        }
+        let kind = if reason == Reason::Feedback {
+            Kind::Feedback
+        } else {
+            Kind::Delivered
+        };
+        store
+            .record(
+                &m,
+                &Ok(verdict(kind, vec![r])),
+                &PolicyConfig::default(),
+                at,
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn complaints_remove_and_deliveries_reset_soft_counts() {
+        let (_d, store) = temp_store().await;
+        let now = 1_800_000_000;
+        let day = 86_400;
+        store
+            .apply_policy(&PolicyConfig::default(), now)
+            .await
+            .unwrap();
+        report_at(&store, 1, "angry@x.org", Reason::Feedback, now).await;
+        // A delivery report for an address that never failed adds nothing.
+        report_at(&store, 2, "fine@x.org", Reason::Delivered, now).await;
+        let rows = store
+            .addresses_at(&AddressFilter::default(), now)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (
+                rows[0].status.as_str(),
+                rows[0].action.as_str(),
+                rows[0].reason.as_str()
+            ),
+            ("complained", "remove", "feedback")
+        );
+        assert!(
+            rows[0].why.starts_with("complaint: feedback (abuse) on "),
+            "{}",
+            rows[0].why
+        );
+
+        // Four soft bounces, then the mailbox works again: a fifth does not
+        // remove, because the delivery reset the count.
+        for (i, days_ago) in [20, 15, 10, 5].into_iter().enumerate() {
+            bounce_at(
+                &store,
+                10 + i as u32,
+                "full@x.org",
+                Reason::MailboxFull,
+                days_ago,
+                now,
+            )
+            .await;
+        }
+        report_at(&store, 20, "full@x.org", Reason::Delivered, now - 2 * day).await;
+        bounce_at(&store, 21, "full@x.org", Reason::MailboxFull, 0, now).await;
+        let full = store
+            .addresses_at(
+                &AddressFilter {
+                    domain: Some("x.org".into()),
+                    ..Default::default()
+                },
+                now,
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.address == "full@x.org")
+            .unwrap();
+        assert_eq!(full.action, "keep", "{}", full.why);
+        assert!(full.why.starts_with("1 soft bounce "), "{}", full.why);
+        assert_eq!(full.soft_count, 5, "every bounce stays on record");
+
+        // The complaint action is a policy setting.
+        let keep_complaints = PolicyConfig {
+            reasons: [(
+                Reason::Feedback,
+                crate::config::ReasonRule {
+                    action: ReasonAction::Ignore,
+                    remove_after: None,
+                },
+            )]
+            .into_iter()
+            .collect(),
+            ..PolicyConfig::default()
+        };
+        store.apply_policy(&keep_complaints, now).await.unwrap();
+        let angry = &store
+            .addresses_at(&AddressFilter::default(), now)
+            .await
+            .unwrap()[0];
+        assert_eq!(
+            (angry.status.as_str(), angry.action.as_str()),
+            ("complained", "keep")
+        );
+        let causes: Vec<(String, String)> =
+            sqlx::query_as("SELECT address, cause FROM verdict_changes ORDER BY seq")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            causes.first().unwrap(),
+            &("angry@x.org".into(), "bounce".into())
+        );
+        assert_eq!(
+            causes.last().unwrap(),
+            &("angry@x.org".into(), "policy".into())
+        );
+    }
+
     #[test]
     fn the_recorded_policy_reads_back() {
         let p = PolicyConfig {
@@ -1300,6 +2073,23 @@ mod tests {
         );
         assert!(parse_policy_text(&policy_text(&p).replace("mailboxfull", "bogus")).is_none());
         assert!(parse_policy_text(&format!("{} future=1", policy_text(&p))).is_none());
+        let mut rules = PolicyConfig::default();
+        rules.reasons.insert(
+            Reason::Suspend,
+            ReasonRule {
+                action: ReasonAction::Count,
+                remove_after: Some(2),
+            },
+        );
+        rules.reasons.insert(
+            Reason::Blocked,
+            ReasonRule {
+                action: ReasonAction::Ignore,
+                remove_after: None,
+            },
+        );
+        let (back, _) = parse_policy_text(&policy_text(&rules)).unwrap();
+        assert_eq!(back.reasons, rules.reasons);
     }
 
     #[test]

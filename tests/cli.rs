@@ -161,7 +161,7 @@ fn stats_and_addresses_on_a_fresh_database() {
     assert_eq!(
         text(&out.stdout).lines().next(),
         Some(
-            "address,status,action,hard_count,soft_count,first_bounce,last_bounce,last_reason,verified,why"
+            "address,status,action,hard_count,soft_count,first_bounce,last_bounce,last_reason,verified,why,reason,changed_at"
         )
     );
     let missing = dir.path().join("none.db").display().to_string();
@@ -228,5 +228,129 @@ fn addresses_answers_for_now_when_soft_bounces_have_aged() {
         (&row["status"], &row["action"]),
         (&"soft_fail".into(), &"keep".into())
     );
-    assert!(row["why"].as_str().unwrap().starts_with("0 of 5"), "{row}");
+    assert!(
+        row["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("no counted soft bounce in the last 30 days"),
+        "{row}"
+    );
+
+    // The changes feed: the first verdict (keep), remove at the fifth
+    // bounce, and back to keep by ageing, recorded when the command above
+    // brought the verdict up to date.
+    let db = db.display().to_string();
+    let out = bounced(&["changes", "--db", &db, "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let changes: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<_> = changes
+        .iter()
+        .map(|c| {
+            (
+                c["seq"].as_i64().unwrap(),
+                c["new_action"].as_str().unwrap(),
+                c["cause"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, "keep", "bounce"),
+            (2, "remove", "bounce"),
+            (3, "keep", "ageing")
+        ]
+    );
+    let out = bounced(&["changes", "--db", &db, "--since", "2", "--format", "csv"]);
+    let csv = text(&out.stdout);
+    let lines: Vec<_> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[0].starts_with("seq,changed_at,address,old_action,new_action"));
+    assert!(lines[1].starts_with("3,"), "{csv}");
+    assert!(lines[1].contains(",full@example.com,remove,keep,"), "{csv}");
+    let out = bounced(&["changes", "--db", &db, "--since", "3"]);
+    assert_eq!(text(&out.stdout).trim(), "(no verdict changes)");
+
+    // Filters and the WHY column.
+    let out = bounced(&["addresses", "--db", &db, "--domain", "EXAMPLE.com"]);
+    let table = text(&out.stdout);
+    assert!(table.lines().next().unwrap().ends_with("WHY"), "{table}");
+    assert!(table.contains("no counted soft bounce"), "{table}");
+    let out = bounced(&["addresses", "--db", &db, "--domain", "example.org"]);
+    assert_eq!(text(&out.stdout).trim(), "(no bounced addresses)");
+    let out = bounced(&["addresses", "--db", &db, "--reason", "userunknown"]);
+    assert_eq!(text(&out.stdout).trim(), "(no bounced addresses)");
+    let out = bounced(&[
+        "addresses",
+        "--db",
+        &db,
+        "--since",
+        "1d",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        1,
+        "changed by ageing just now"
+    );
+    let out = bounced(&["addresses", "--db", &db, "--since", "2999-01-01"]);
+    assert_eq!(text(&out.stdout).trim(), "(no bounced addresses)");
+    let out = bounced(&["addresses", "--db", &db, "--reason", "nonsense"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("nonsense"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = bounced(&["addresses", "--db", &db, "--since", "soon"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("soon"), "{}", text(&out.stderr));
+
+    // Forgive: recorded as a change with its note; the address shows keep.
+    let out = bounced(&[
+        "forgive",
+        "--db",
+        &db,
+        "full@EXAMPLE.com",
+        "--note",
+        "asked; $(not run)",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("change 4"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = bounced(&["changes", "--db", &db, "--since", "3", "--format", "json"]);
+    let c: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(
+        (&c["cause"], &c["new_status"]),
+        (&"forgive".into(), &"forgiven".into())
+    );
+    assert_eq!(c["note"], "asked; $(not run)");
+    let out = bounced(&[
+        "addresses",
+        "--db",
+        &db,
+        "--status",
+        "forgiven",
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        text(&out.stdout).contains("full@example.com,forgiven,keep"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = bounced(&["forgive", "--db", &db, "nobody@example.com"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("nobody@example.com has no bounce on record"),
+        "{}",
+        text(&out.stderr)
+    );
 }

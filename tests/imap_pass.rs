@@ -15,7 +15,11 @@ fn failing_addresses(messages: &[Vec<u8>]) -> BTreeSet<String> {
         .iter()
         .filter_map(|m| classify::classify(m).ok())
         .flat_map(|v| v.recipients)
-        .filter(|r| matches!(r.severity, Severity::Hard | Severity::Soft))
+        // Failures, and complaints (ARF feedback: status complained).
+        .filter(|r| {
+            matches!(r.severity, Severity::Hard | Severity::Soft)
+                || r.reason == classify::Reason::Feedback
+        })
         .map(|r| r.address)
         .collect()
 }
