@@ -576,7 +576,7 @@ fn tls_error(host: &str, e: io::Error) -> ImapError {
 
 /// A connected, logged-in IMAP source for one mailbox.
 ///
-/// Every command goes through one loop ([`ImapSource::command`]) that reads
+/// Every command goes through one loop (`run_command`) that reads
 /// responses until the command's own tagged completion: an end of stream, a
 /// `BYE`, a tagged `NO`/`BAD` or a timeout before it is an error, so a
 /// dropped connection can never pass for an empty answer.
