@@ -18,6 +18,13 @@ use std::time::Duration;
 /// Where the daemon looks for its configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/bounced/config.toml";
 
+/// The default of `max_message_size`: messages larger than this are read
+/// only up to this many bytes. A bounce says what it has to say (headers,
+/// the report, the diagnostic) near its start; what makes one huge is the
+/// returned original, which classification does not need whole. The stored
+/// size stays the real one.
+pub const MAX_MESSAGE_BYTES: u32 = 8 * 1024 * 1024;
+
 /// Where the database lives when `[database] url` is not given and systemd
 /// did not pass a `STATE_DIRECTORY`.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/bounced";
@@ -720,7 +727,7 @@ impl Validator<'_> {
             return Err(self.invalid(key("folder"), "must not be empty"));
         }
         let max_message_size = match m.max_message_size.as_deref() {
-            None => crate::daemon::MAX_MESSAGE_BYTES,
+            None => MAX_MESSAGE_BYTES,
             Some(text) => parse_size(text).map_err(|e| self.invalid(key("max_message_size"), e))?,
         };
         Ok(MailboxConfig {

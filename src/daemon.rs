@@ -9,7 +9,8 @@
 //!    not confirmed because the process died in between.
 //! 3. `UID SEARCH ALL`, minus the UIDs the database already has for this
 //!    UIDVALIDITY, gives the new messages. They are fetched in batches with
-//!    `BODY.PEEK[]` (no `\Seen` side effect); each one is classified and
+//!    `BODY.PEEK[]<0.max_message_size>` (no `\Seen` side effect, never more
+//!    bytes than the cap whatever the server claims); each one is classified and
 //!    recorded in its own transaction (message row + events + address
 //!    verdicts); then the batch's after-actions are applied and marked done.
 //!
@@ -55,6 +56,7 @@ use crate::classify::{self, ClassifyError, Kind, Verdict};
 use crate::config::{After, Config, MailboxConfig, PolicyConfig};
 use crate::imap::{self, ImapError, ImapSource, Timeouts};
 use crate::metrics;
+use crate::shutdown::{sleep_or_stop, stopped, wait_for_signal};
 use crate::store::{self, NewMessage, Recorded, Store, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
@@ -69,13 +71,6 @@ const FETCH_BATCH: usize = 50;
 /// messages add up to more): keeps memory flat whatever the mailbox holds.
 const FETCH_BATCH_BYTES: u64 = 16 * 1024 * 1024;
 
-/// The default of `max_message_size`: messages larger than this are read only
-/// up to this many bytes. A bounce
-/// says what it has to say (headers, the report, the diagnostic) near its
-/// start; what makes one huge is the returned original, which classification
-/// does not need whole. The stored size stays the real one.
-pub const MAX_MESSAGE_BYTES: u32 = 8 * 1024 * 1024;
-
 /// A message the server failed to return this many times on its own is
 /// recorded as unparseable and left in place.
 const MAX_FETCH_ATTEMPTS: u32 = 3;
@@ -84,10 +79,6 @@ const MAX_FETCH_ATTEMPTS: u32 = 3;
 /// [`SETTLE_AFTER`] after the last time, and at the end of every pass.
 const SETTLE_EVERY: usize = 500;
 const SETTLE_AFTER: Duration = Duration::from_secs(5);
-
-/// Longest IDLE before it is re-issued (RFC 2177 servers may drop an IDLE
-/// after 30 minutes).
-const IDLE_MAX: Duration = Duration::from_secs(25 * 60);
 
 /// How often the running daemon recomputes the verdicts that time alone has
 /// changed. Soft windows are days long, so an hour late is close enough,
@@ -148,6 +139,17 @@ impl PassError {
             PassError::Store(_) => true,
         }
     }
+}
+
+/// A pass over one mailbox that failed, with what it committed before.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct PassFailed {
+    /// Why it failed.
+    pub error: PassError,
+    /// What was committed before the failure (it stays committed: those
+    /// messages are done, and their after-actions are owed).
+    pub committed: MailboxPass,
 }
 
 /// What one pass over one mailbox did.
@@ -261,29 +263,6 @@ async fn review_loop(store: Store, policy: PolicyConfig, stop: watch::Receiver<b
     }
 }
 
-/// Set `stop` on SIGTERM or SIGINT.
-async fn wait_for_signal(stop: watch::Sender<bool>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install SIGTERM/SIGINT handlers; stop with SIGKILL");
-        // Keep the sender alive: dropping it would look like a stop request.
-        std::future::pending::<()>().await;
-        return;
-    };
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    tracing::info!(
-        signal = name,
-        "shutting down: finishing the message in hand"
-    );
-    let _ = stop.send(true);
-}
-
 async fn run_once(config: &Config, store: &Store, stop: &watch::Receiver<bool>) -> PassReport {
     let passes = config.mailboxes.iter().map(|m| async move {
         let result = connect_and_pass(m, &config.policy, store, stop).await;
@@ -297,7 +276,13 @@ async fn run_once(config: &Config, store: &Store, stop: &watch::Receiver<bool>) 
                 report.messages += p.messages;
                 report.bounces += p.events;
             }
-            Err(e) => report.mailboxes_failed.push((name, e.to_string())),
+            Err(f) => {
+                // Counted also when the pass failed midway: those rows are
+                // committed and will not be read again.
+                report.messages += f.committed.messages;
+                report.bounces += f.committed.events;
+                report.mailboxes_failed.push((name, f.error.to_string()));
+            }
         }
     }
     report
@@ -308,14 +293,17 @@ async fn connect_and_pass(
     policy: &PolicyConfig,
     store: &Store,
     stop: &watch::Receiver<bool>,
-) -> Result<MailboxPass, PassError> {
+) -> Result<MailboxPass, PassFailed> {
     let started = store::now();
     let mut source = match connect(m).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(mailbox = %m.name, error = %e, "cannot open mailbox");
             let _ = store.end_pass(&m.name, started, Err(&e.to_string())).await;
-            return Err(e.into());
+            return Err(PassFailed {
+                error: e.into(),
+                committed: MailboxPass::default(),
+            });
         }
     };
     let result = pass(&mut source, m, policy, store, stop).await;
@@ -473,23 +461,6 @@ pub mod notify {
     }
 }
 
-/// Sleep, or return early (true) when stop is requested.
-async fn sleep_or_stop(d: Duration, stop: &watch::Receiver<bool>) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(d) => *stop.borrow(),
-        _ = stopped(stop) => true,
-    }
-}
-
-/// Completes when stop is requested; never when the sender is gone (so a
-/// lost signal task cannot turn every wait into a busy loop).
-pub(crate) async fn stopped(stop: &watch::Receiver<bool>) {
-    let mut stop = stop.clone();
-    if stop.wait_for(|s| *s).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
 /// Capped exponential backoff with full jitter in [d/2, d].
 fn backoff(attempt: u32, transient: bool) -> Duration {
     let base = if transient {
@@ -525,7 +496,9 @@ async fn mailbox_loop(
             metrics::global().connected(&m.name, true);
             loop {
                 status.set(&m.name, "reading new messages");
-                let p = pass(&mut source, &m, &policy, &store, &stop).await?;
+                let p = pass(&mut source, &m, &policy, &store, &stop)
+                    .await
+                    .map_err(|f| f.error)?;
                 // A successful pass resets the backoff and the error memory.
                 failures = 0;
                 if !last_error.is_empty() {
@@ -540,8 +513,9 @@ async fn mailbox_loop(
                         &m.name,
                         format!("idle (IDLE), last pass: {} new", p.messages),
                     );
-                    let limit = m.poll_interval.min(IDLE_MAX);
-                    let (s, news) = source.idle(limit, &stop).await?;
+                    // Renewed at least every poll_interval, at most every
+                    // Timeouts::idle (imap::IDLE_RENEWAL).
+                    let (s, news) = source.idle(m.poll_interval, &stop).await?;
                     source = s;
                     tracing::debug!(mailbox = %m.name, news, "IDLE ended");
                 } else {
@@ -598,30 +572,55 @@ async fn mailbox_loop(
     tracing::info!(mailbox = %m.name, "mailbox task stopped");
 }
 
+/// One planned UID FETCH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// The UIDs, ascending.
+    pub uids: Vec<u32>,
+    /// The bytes it may bring (sizes capped at `max_message_size`), for
+    /// its timeout.
+    pub bytes: u64,
+    /// A single message over `max_message_size`, read as its first bytes.
+    pub oversized: bool,
+}
+
 /// Cut (uid, size) pairs into FETCH batches: at most 50 messages and
 /// about 16 MiB each (`FETCH_BATCH`, `FETCH_BATCH_BYTES`); a message over `cap`
-/// (the mailbox's `max_message_size`) goes alone, read as a prefix of `cap`
-/// bytes (the `Some`).
-pub fn plan_batches(sizes: &[(u32, u32)], cap: u32) -> Vec<(Vec<u32>, Option<u32>)> {
+/// (the mailbox's `max_message_size`) goes alone. Every fetch reads at most
+/// `cap` bytes of each message whatever the sizes say (they may lie); the
+/// sizes only shape the batches.
+pub fn plan_batches(sizes: &[(u32, u32)], cap: u32) -> Vec<Batch> {
     let mut out = Vec::new();
     let mut current: Vec<u32> = Vec::new();
     let mut bytes: u64 = 0;
     for &(uid, size) in sizes {
         if size > cap {
-            out.push((vec![uid], Some(cap)));
+            out.push(Batch {
+                uids: vec![uid],
+                bytes: u64::from(cap),
+                oversized: true,
+            });
             continue;
         }
         if !current.is_empty()
             && (current.len() >= FETCH_BATCH || bytes + u64::from(size) > FETCH_BATCH_BYTES)
         {
-            out.push((std::mem::take(&mut current), None));
+            out.push(Batch {
+                uids: std::mem::take(&mut current),
+                bytes,
+                oversized: false,
+            });
             bytes = 0;
         }
         current.push(uid);
         bytes += u64::from(size);
     }
     if !current.is_empty() {
-        out.push((current, None));
+        out.push(Batch {
+            uids: current,
+            bytes,
+            oversized: false,
+        });
     }
     out
 }
@@ -811,13 +810,19 @@ pub async fn pass(
     policy: &PolicyConfig,
     store: &Store,
     stop: &watch::Receiver<bool>,
-) -> Result<MailboxPass, PassError> {
+) -> Result<MailboxPass, PassFailed> {
     let started = store::now();
     let clock = Instant::now();
-    let result = pass_inner(source, m, policy, store, stop, started).await;
-    match &result {
-        Ok(p) => {
-            store.end_pass(&m.name, started, Ok(p.messages)).await?;
+    let mut report = MailboxPass::default();
+    let mut result = pass_inner(source, m, policy, store, stop, started, &mut report).await;
+    if result.is_ok() {
+        if let Err(e) = store.end_pass(&m.name, started, Ok(report.messages)).await {
+            result = Err(e.into());
+        }
+    }
+    let p = report;
+    match result {
+        Ok(()) => {
             metrics::global().pass_succeeded(&m.name, store::now());
             if p.messages > 0 || p.resumed > 0 {
                 let secs = clock.elapsed().as_secs_f64();
@@ -833,13 +838,30 @@ pub async fn pass(
                     "pass done"
                 );
             }
+            Ok(p)
         }
-        Err(e) => {
+        Err(error) => {
             metrics::global().pass_failed(&m.name);
-            let _ = store.end_pass(&m.name, started, Err(&e.to_string())).await;
+            // No last_success: only a pass that saw every command's tagged
+            // OK is a success. What it committed stays counted. (The error
+            // itself is logged by the caller, once per distinct error.)
+            if p.messages > 0 {
+                tracing::info!(
+                    mailbox = %m.name,
+                    committed = p.messages,
+                    events = p.events,
+                    "pass failed after committing messages; they stay counted"
+                );
+            }
+            let _ = store
+                .end_pass(&m.name, started, Err(&error.to_string()))
+                .await;
+            Err(PassFailed {
+                error,
+                committed: p,
+            })
         }
     }
-    result
 }
 
 async fn pass_inner(
@@ -849,8 +871,8 @@ async fn pass_inner(
     store: &Store,
     stop: &watch::Receiver<bool>,
     started: i64,
-) -> Result<MailboxPass, PassError> {
-    let mut report = MailboxPass::default();
+    report: &mut MailboxPass,
+) -> Result<(), PassError> {
     let selected = source.select(&m.folder).await?;
     let uidvalidity = selected.uidvalidity;
     let previous = store.begin_pass(&m.name, uidvalidity, started).await?;
@@ -901,7 +923,7 @@ async fn pass_inner(
         policy,
         store,
         uidvalidity,
-        report: &mut report,
+        report,
         owed: &mut owed,
         seen: &mut seen_in_pass,
     };
@@ -920,12 +942,30 @@ async fn pass_inner(
         }
         let one = async {
             let sizes = source.sizes(&[uid]).await?;
-            let prefix = sizes
+            let bytes = sizes
                 .first()
-                .and_then(|(_, size)| (*size > m.max_message_size).then_some(m.max_message_size));
-            source.fetch(&[uid], prefix).await
+                .map_or(0, |(_, size)| u64::from((*size).min(m.max_message_size)));
+            source.fetch(&[uid], m.max_message_size, bytes).await
         };
         match one.await {
+            Ok(fetched) if fetched.is_empty() => {
+                // Answered OK without the message. If it is still there, the
+                // server failed to return it: an attempt of its own.
+                let still_there = source.uids().await?.binary_search(&uid).is_ok();
+                if still_there {
+                    store
+                        .note_fetch_failure(
+                            &m.name,
+                            uidvalidity,
+                            &[uid],
+                            true,
+                            "the server answered the FETCH without the message",
+                            store::now(),
+                        )
+                        .await?;
+                    tracing::warn!(mailbox = %m.name, uid, attempts = attempts + 1, "server answered the FETCH without the message");
+                }
+            }
             Ok(fetched) => {
                 for f in fetched {
                     ctx.process(f).await?;
@@ -972,19 +1012,24 @@ async fn pass_inner(
             }
         }
     }
-    for (batch, prefix) in plan_batches(&sizes, m.max_message_size) {
+    for Batch {
+        uids: batch,
+        bytes,
+        oversized,
+    } in plan_batches(&sizes, m.max_message_size)
+    {
         if *stop.borrow() {
             ctx.report.interrupted = true;
             break;
         }
-        if let Some(n) = prefix {
+        if oversized {
             tracing::warn!(
-                mailbox = %m.name, uid = ?batch.first(), limit = n,
+                mailbox = %m.name, uid = ?batch.first(), limit = m.max_message_size,
                 "message larger than the limit: classifying its first bytes only"
             );
         }
         let t = Instant::now();
-        let fetched = match source.fetch(&batch, prefix).await {
+        let fetched = match source.fetch(&batch, m.max_message_size, bytes).await {
             Ok(f) => f,
             Err(e) if !e.is_server_refusal() => return Err(e.into()),
             Err(e) => {
@@ -1002,6 +1047,28 @@ async fn pass_inner(
             }
         };
         tracing::trace!(mailbox = %m.name, count = fetched.len(), ms = t.elapsed().as_millis() as u64, "fetched");
+        if fetched.len() < batch.len() {
+            // Fewer messages than asked: expunged meanwhile, or the server
+            // failed to return them. Either way they are not done; listed
+            // here, they are fetched one by one next pass, and one the
+            // server keeps failing to return is set aside.
+            let missing: Vec<u32> = batch
+                .iter()
+                .copied()
+                .filter(|u| fetched.binary_search_by_key(u, |f| f.uid).is_err())
+                .collect();
+            tracing::warn!(mailbox = %m.name, missing = missing.len(), first = ?missing.first(), "the server returned fewer messages than asked");
+            store
+                .note_fetch_failure(
+                    &m.name,
+                    uidvalidity,
+                    &missing,
+                    false,
+                    "the server answered the FETCH without the message",
+                    store::now(),
+                )
+                .await?;
+        }
         for f in fetched {
             ctx.process(f).await?;
             if *stop.borrow() {
@@ -1021,7 +1088,7 @@ async fn pass_inner(
         }
     }
     settle(source, store, owed).await?;
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1042,24 +1109,25 @@ mod tests {
 
     #[test]
     fn batches_respect_count_bytes_and_the_size_cap() {
+        let cap = crate::config::MAX_MESSAGE_BYTES;
         let small: Vec<(u32, u32)> = (1..=120).map(|u| (u, 1000)).collect();
-        let b = plan_batches(&small, MAX_MESSAGE_BYTES);
+        let b = plan_batches(&small, cap);
         assert_eq!(
-            b.iter().map(|(u, _)| u.len()).collect::<Vec<_>>(),
-            [50, 50, 20]
+            b.iter()
+                .map(|b| (b.uids.len(), b.bytes))
+                .collect::<Vec<_>>(),
+            [(50, 50_000), (50, 50_000), (20, 20_000)]
         );
         let mb = 1024 * 1024;
         let mixed = [(1, 6 * mb), (2, 6 * mb), (3, 6 * mb), (4, 50 * mb), (5, 10)];
-        let b = plan_batches(&mixed, MAX_MESSAGE_BYTES);
+        let b = plan_batches(&mixed, cap);
+        let got: Vec<_> = b.iter().map(|b| (b.uids.clone(), b.oversized)).collect();
         assert_eq!(
-            b,
-            [
-                (vec![1, 2], None),
-                (vec![4], Some(MAX_MESSAGE_BYTES)),
-                (vec![3, 5], None)
-            ]
+            got,
+            [(vec![1, 2], false), (vec![4], true), (vec![3, 5], false)]
         );
-        assert!(plan_batches(&[], MAX_MESSAGE_BYTES).is_empty());
+        assert_eq!(b[1].bytes, u64::from(cap));
+        assert!(plan_batches(&[], cap).is_empty());
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! once, in LOGIN, and never appears in a log line or an error.
 
 use crate::config::{After, MailboxConfig, TlsMode};
+use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCode, Status};
 use async_imap::types::UnsolicitedResponse;
-use futures::TryStreamExt;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::fmt;
@@ -22,28 +22,85 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-/// How long each kind of network step may take.
+/// How long each kind of network step may take. A step that takes longer
+/// fails the pass with [`ImapError::Timeout`] (naming the step), the
+/// connection is dropped, and the daemon reconnects with backoff: a silent
+/// server is an error, never an empty mailbox.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
-    /// TCP connect plus TLS handshake plus greeting.
+    /// TCP connect plus TLS handshake plus greeting ([`CONNECT_TIMEOUT`]).
     pub connect: Duration,
-    /// LOGIN.
+    /// LOGIN and the CAPABILITY that follows ([`LOGIN_TIMEOUT`]).
     pub login: Duration,
-    /// Any other command, including one FETCH batch.
+    /// SELECT ([`SELECT_TIMEOUT`]).
+    pub select: Duration,
+    /// One FETCH batch: this much plus one second per [`FETCH_MIN_RATE`]
+    /// bytes the batch may bring ([`FETCH_TIMEOUT`]).
+    pub fetch: Duration,
+    /// One after-action command: STORE, EXPUNGE, MOVE, COPY, CREATE
+    /// ([`AFTER_TIMEOUT`]).
+    pub after: Duration,
+    /// Any other command: UID SEARCH, the size listing, NOOP, IDLE start
+    /// and DONE ([`COMMAND_TIMEOUT`]).
     pub command: Duration,
+    /// Longest IDLE before it is renewed ([`IDLE_RENEWAL`]).
+    pub idle: Duration,
 }
+
+/// Default [`Timeouts::connect`].
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`Timeouts::login`].
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`Timeouts::select`]: a large folder's first SELECT can make the
+/// server build its index.
+pub const SELECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default [`Timeouts::fetch`] (the fixed part of a FETCH batch's limit).
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+/// The slowest transfer rate a FETCH batch is allowed, bytes per second:
+/// each batch gets one more second per this many bytes it may bring.
+pub const FETCH_MIN_RATE: u64 = 1024 * 1024;
+/// Default [`Timeouts::after`]: a MOVE or EXPUNGE of 500 UIDs rewrites the
+/// server's index.
+pub const AFTER_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default [`Timeouts::command`].
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default [`Timeouts::idle`]: RFC 2177 servers may drop an IDLE after 30
+/// minutes, so it is renewed before.
+pub const IDLE_RENEWAL: Duration = Duration::from_secs(25 * 60);
 
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
-            connect: Duration::from_secs(30),
-            login: Duration::from_secs(30),
-            command: Duration::from_secs(120),
+            connect: CONNECT_TIMEOUT,
+            login: LOGIN_TIMEOUT,
+            select: SELECT_TIMEOUT,
+            fetch: FETCH_TIMEOUT,
+            after: AFTER_TIMEOUT,
+            command: COMMAND_TIMEOUT,
+            idle: IDLE_RENEWAL,
         }
     }
 }
 
-/// An IMAP error, in words an operator can act on.
+impl Timeouts {
+    /// The limit for a FETCH batch that may bring `bytes` bytes.
+    pub fn fetch_for(&self, bytes: u64) -> Duration {
+        self.fetch + Duration::from_secs(bytes / FETCH_MIN_RATE)
+    }
+}
+
+/// The largest literal (a counted string: a message body, a long header)
+/// accepted from the server for a mailbox whose `max_message_size` is `max`.
+/// Bodies are always fetched as a partial `BODY.PEEK[]<0.max>`, so an honest
+/// server never sends more; whatever RFC822.SIZE claims, a longer literal is
+/// refused as soon as it is announced, before its bytes are read.
+pub fn literal_cap(max: u32) -> u64 {
+    u64::from(max).max(64 * 1024) + 64 * 1024
+}
+
+/// An IMAP error, in words an operator can act on. Every error of a command
+/// names the command (and the folder, once one is selected); none prints
+/// the library's internal structures.
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
     /// The TCP connection could not be made.
@@ -97,71 +154,263 @@ pub enum ImapError {
     /// The server does not offer what is needed.
     #[error("server: {0}")]
     Unsupported(String),
-    /// The server refused the connection at once (BYE greeting: too many
-    /// connections, shutting down, ...).
-    #[error("server refused the connection: {0}")]
-    Bye(String),
-    /// A command failed.
-    #[error("{what}: {source}")]
-    Command {
-        /// The command, in words.
+    /// The server said BYE: at once (too many connections, shutting down)
+    /// or in the middle of a command.
+    #[error("{what}: the server closed the connection (BYE): {text}")]
+    Bye {
+        /// The command (or "greeting").
         what: String,
-        /// The protocol error.
-        source: async_imap::error::Error,
+        /// The server's text.
+        text: String,
+    },
+    /// The connection ended before the command's tagged completion.
+    #[error("{what}: the connection was closed before the command completed")]
+    Closed {
+        /// The command.
+        what: String,
+    },
+    /// The server answered the command with a tagged NO or BAD.
+    #[error("{what}: the server answered {status}: {text}")]
+    Refused {
+        /// The command.
+        what: String,
+        /// `NO` or `BAD`.
+        status: &'static str,
+        /// The server's text.
+        text: String,
+    },
+    /// The server sent something that is not IMAP.
+    #[error("{what}: unreadable response from the server: {excerpt}")]
+    Protocol {
+        /// The command.
+        what: String,
+        /// A short, escaped excerpt of what was received.
+        excerpt: String,
+    },
+    /// The server announced a literal larger than the client-side cap.
+    #[error("{what}: the server announced a literal of {size} bytes, over the cap of {cap} bytes (max_message_size); refused unread")]
+    LiteralTooLarge {
+        /// The command.
+        what: String,
+        /// The announced size.
+        size: u64,
+        /// The cap ([`literal_cap`]).
+        cap: u64,
+    },
+    /// Reading or writing the connection failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// The command.
+        what: String,
+        /// The I/O error.
+        source: io::Error,
     },
 }
 
 impl ImapError {
-    /// Whether the server itself refused or failed (NO, BAD, BYE), as
-    /// opposed to the network or a timeout: only such failures are held
-    /// against a message.
+    /// Whether the server itself refused or failed while answering (NO,
+    /// BAD, BYE, an oversized literal), as opposed to the network or a
+    /// timeout: only such failures are held against a message.
     pub fn is_server_refusal(&self) -> bool {
         matches!(
             self,
-            ImapError::Bye(_)
-                | ImapError::Command {
-                    source: async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_),
-                    ..
-                }
+            ImapError::Bye { .. } | ImapError::Refused { .. } | ImapError::LiteralTooLarge { .. }
         )
     }
 
     /// Whether retrying later could help without anyone changing anything
-    /// (network trouble, timeouts), as opposed to a wrong password or an
-    /// untrusted certificate, which need an operator.
+    /// (network trouble, timeouts, a server having a bad day), as opposed
+    /// to a wrong password or an untrusted certificate, which need an
+    /// operator.
     pub fn is_transient(&self) -> bool {
         match self {
             ImapError::Connect { .. }
             | ImapError::Timeout { .. }
-            | ImapError::Command { .. }
-            | ImapError::Bye(_) => true,
+            | ImapError::Bye { .. }
+            | ImapError::Closed { .. }
+            | ImapError::Refused { .. }
+            | ImapError::Protocol { .. }
+            | ImapError::LiteralTooLarge { .. }
+            | ImapError::Io { .. } => true,
             // "[UNAVAILABLE] Temporary authentication failure": the server's
             // authentication backend is down, the password may be fine.
             ImapError::Login { detail, .. } => detail.contains("UNAVAILABLE"),
             _ => false,
         }
     }
+
+    /// The error of command `what` from an I/O error of the connection:
+    /// an oversized literal and a response that does not parse get their own
+    /// readable variants.
+    fn io(what: &str, e: io::Error) -> ImapError {
+        let what = what.to_string();
+        if let Some(big) = e.get_ref().and_then(|i| i.downcast_ref::<LiteralRefused>()) {
+            return ImapError::LiteralTooLarge {
+                what,
+                size: big.size,
+                cap: big.cap,
+            };
+        }
+        let text = e.to_string();
+        // async-imap words a parser failure as "<nom error as Debug> during
+        // parsing of <the input as Debug>": keep only a short excerpt of
+        // the input, which is already escaped.
+        if let Some((_, input)) = text.split_once(" during parsing of ") {
+            return ImapError::Protocol {
+                what,
+                excerpt: shorten(input, 80),
+            };
+        }
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            return ImapError::Closed { what };
+        }
+        ImapError::Io { what, source: e }
+    }
+
+    /// The error of command `what` from an async-imap error.
+    fn lib(what: &str, e: async_imap::error::Error) -> ImapError {
+        use async_imap::error::Error as E;
+        match e {
+            E::Io(e) => ImapError::io(what, e),
+            E::ConnectionLost => ImapError::Closed { what: what.into() },
+            E::No(text) => ImapError::Refused {
+                what: what.into(),
+                status: "NO",
+                text: text.trim().to_string(),
+            },
+            E::Bad(text) => ImapError::Refused {
+                what: what.into(),
+                status: "BAD",
+                text: text.trim().to_string(),
+            },
+            E::Parse(p) => ImapError::Protocol {
+                what: what.into(),
+                excerpt: shorten(&escape(p.to_string().as_bytes()), 80),
+            },
+            other => ImapError::Protocol {
+                what: what.into(),
+                excerpt: shorten(&other.to_string(), 80),
+            },
+        }
+    }
 }
 
-fn cmd_err(what: impl Into<String>) -> impl FnOnce(async_imap::error::Error) -> ImapError {
-    let what = what.into();
-    move |source| ImapError::Command { what, source }
+/// `bytes` with everything but printable ASCII escaped (`\r`, `\n`, `\0`,
+/// `\xff`), for showing what a server sent.
+pub fn escape(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .flat_map(|b| std::ascii::escape_default(*b))
+        .map(char::from)
+        .collect()
 }
 
-async fn timed<T, E>(
+/// At most `max` characters of `s`, with "…" when cut.
+fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+async fn timed<T>(
     limit: Duration,
     what: impl FnOnce() -> String,
-    fut: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, ImapError>
-where
-    ImapError: From<E>,
-{
+    fut: impl std::future::Future<Output = Result<T, ImapError>>,
+) -> Result<T, ImapError> {
     match tokio::time::timeout(limit, fut).await {
-        Ok(r) => r.map_err(ImapError::from),
+        Ok(r) => r,
         Err(_) => Err(ImapError::Timeout {
             what: what(),
             after: limit,
         }),
+    }
+}
+
+/// The I/O error a [`Transport`] returns when the server announces a
+/// literal over the cap; [`ImapError`] turns it into
+/// [`ImapError::LiteralTooLarge`].
+#[derive(Debug, thiserror::Error)]
+#[error("the server announced a literal of {size} bytes, over the cap of {cap} bytes")]
+struct LiteralRefused {
+    size: u64,
+    cap: u64,
+}
+
+/// Watches the bytes the server sends for literal announcements
+/// (`{N}` CRLF) and refuses one over the cap before its bytes arrive, so
+/// that no claim of the server (RFC822.SIZE, a partial fetch ignored) can
+/// make the client buffer more than the cap. The literal's own bytes are
+/// skipped, so a `{N}` inside a message body is not mistaken for one.
+#[derive(Debug, Clone, Copy)]
+struct LiteralScan {
+    cap: u64,
+    state: Scan,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// Outside any literal.
+    Text,
+    /// After `{`, with the digits so far.
+    Digits(u64, bool),
+    /// After `{N}` (or `{N+}`).
+    Closed(u64),
+    /// After `{N}\r`.
+    Cr(u64),
+    /// Inside a literal, with this many bytes left.
+    Skip(u64),
+}
+
+impl LiteralScan {
+    fn new(cap: u64) -> Self {
+        LiteralScan {
+            cap,
+            state: Scan::Text,
+        }
+    }
+
+    /// Look at bytes just read; an error when one announces a literal over the cap.
+    fn feed(&mut self, mut bytes: &[u8]) -> Result<(), LiteralRefused> {
+        while let Some((&b, rest)) = bytes.split_first() {
+            if let Scan::Skip(left) = self.state {
+                let n = usize::try_from(left).unwrap_or(usize::MAX).min(bytes.len());
+                bytes = &bytes[n..];
+                let left = left - n as u64;
+                self.state = if left == 0 {
+                    Scan::Text
+                } else {
+                    Scan::Skip(left)
+                };
+                continue;
+            }
+            bytes = rest;
+            self.state = match (self.state, b) {
+                (Scan::Digits(n, _), b'0'..=b'9') => Scan::Digits(
+                    n.saturating_mul(10).saturating_add(u64::from(b - b'0')),
+                    true,
+                ),
+                (Scan::Digits(n, true), b'}') => Scan::Closed(n),
+                (Scan::Digits(n, true), b'+') => Scan::Digits(n, true),
+                (Scan::Closed(n), b'\r') => Scan::Cr(n),
+                (Scan::Closed(n) | Scan::Cr(n), b'\n') => {
+                    if n > self.cap {
+                        return Err(LiteralRefused {
+                            size: n,
+                            cap: self.cap,
+                        });
+                    }
+                    if n == 0 {
+                        Scan::Text
+                    } else {
+                        Scan::Skip(n)
+                    }
+                }
+                (_, b'{') => Scan::Digits(0, false),
+                _ => Scan::Text,
+            };
+        }
+        Ok(())
     }
 }
 
@@ -171,19 +420,41 @@ impl From<std::convert::Infallible> for ImapError {
     }
 }
 
-/// The byte stream under the IMAP session: plain TCP or TLS over TCP.
-pub enum Transport {
+/// The byte stream under the IMAP session: plain TCP or TLS over TCP, with
+/// the literal cap ([`literal_cap`]) watched on everything read.
+pub struct Transport {
+    link: Link,
+    scan: LiteralScan,
+}
+
+enum Link {
     /// Plaintext (loopback, or `allow_insecure`).
     Plain(TcpStream),
     /// TLS (implicit or after STARTTLS).
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+impl Transport {
+    fn plain(tcp: TcpStream, cap: u64) -> Self {
+        Transport {
+            link: Link::Plain(tcp),
+            scan: LiteralScan::new(cap),
+        }
+    }
+
+    fn tls(tls: TlsStream<TcpStream>, cap: u64) -> Self {
+        Transport {
+            link: Link::Tls(Box::new(tls)),
+            scan: LiteralScan::new(cap),
+        }
+    }
+}
+
 impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Transport::Plain(_) => f.write_str("Transport::Plain"),
-            Transport::Tls(_) => f.write_str("Transport::Tls"),
+        match self.link {
+            Link::Plain(_) => f.write_str("Transport::Plain"),
+            Link::Tls(_) => f.write_str("Transport::Tls"),
         }
     }
 }
@@ -194,10 +465,18 @@ impl AsyncRead for Transport {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        let me = self.get_mut();
+        let start = buf.filled().len();
+        let r = match &mut me.link {
+            Link::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Link::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        if let Poll::Ready(Ok(())) = r {
+            if let Err(refused) = me.scan.feed(&buf.filled()[start..]) {
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, refused)));
+            }
         }
+        r
     }
 }
 
@@ -207,23 +486,23 @@ impl AsyncWrite for Transport {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        match &mut self.get_mut().link {
+            Link::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Link::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().link {
+            Link::Plain(s) => Pin::new(s).poll_flush(cx),
+            Link::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().link {
+            Link::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Link::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -296,6 +575,11 @@ fn tls_error(host: &str, e: io::Error) -> ImapError {
 }
 
 /// A connected, logged-in IMAP source for one mailbox.
+///
+/// Every command goes through one loop (`run_command`) that reads
+/// responses until the command's own tagged completion: an end of stream, a
+/// `BYE`, a tagged `NO`/`BAD` or a timeout before it is an error, so a
+/// dropped connection can never pass for an empty answer.
 pub struct ImapSource {
     session: Session,
     mailbox: String,
@@ -304,7 +588,8 @@ pub struct ImapSource {
     has_uidplus: bool,
     has_idle: bool,
     folder: Option<String>,
-    bye: Option<String>,
+    /// New messages announced (EXISTS/RECENT) since the last [`ImapSource::drain`].
+    news: bool,
 }
 
 impl fmt::Debug for ImapSource {
@@ -336,7 +621,7 @@ pub struct Fetched {
     pub size: Option<u32>,
     /// INTERNALDATE, Unix seconds.
     pub internal_date: Option<i64>,
-    /// The raw bytes (`BODY.PEEK[]`).
+    /// The raw bytes (`BODY.PEEK[]<0.N>`: at most N of them).
     pub body: Vec<u8>,
 }
 
@@ -344,23 +629,20 @@ pub struct Fetched {
 async fn greeting(client: &mut async_imap::Client<Transport>) -> Result<(), ImapError> {
     match client.read_response().await {
         Ok(Some(resp)) => match resp.parsed() {
-            async_imap::imap_proto::Response::Data {
-                status: async_imap::imap_proto::Status::Bye,
+            Response::Data {
+                status: Status::Bye,
                 outcome,
                 ..
-            } => Err(ImapError::Bye(
-                outcome.information.as_deref().unwrap_or("").to_string(),
-            )),
+            } => Err(ImapError::Bye {
+                what: "greeting".into(),
+                text: outcome.information.as_deref().unwrap_or("").to_string(),
+            }),
             _ => Ok(()),
         },
-        Ok(None) => Err(ImapError::Command {
+        Ok(None) => Err(ImapError::Closed {
             what: "greeting".into(),
-            source: async_imap::error::Error::ConnectionLost,
         }),
-        Err(e) => Err(ImapError::Command {
-            what: "greeting".into(),
-            source: e.into(),
-        }),
+        Err(e) => Err(ImapError::io("greeting", e)),
     }
 }
 
@@ -376,16 +658,101 @@ pub fn silence_protocol_trace() {
     }
 }
 
+/// Send `command` and read its responses until its tagged completion,
+/// giving each untagged response other than BYE to `each`. Anything but a
+/// tagged OK is an error of the command named `what`.
+async fn run_command(
+    session: &mut Session,
+    news: &mut bool,
+    command: &str,
+    what: &str,
+    mut each: impl FnMut(&Response<'_>),
+) -> Result<(), ImapError> {
+    let tag = session
+        .run_command(command)
+        .await
+        .map_err(|e| ImapError::lib(what, e))?;
+    loop {
+        let Some(resp) = session
+            .read_response()
+            .await
+            .map_err(|e| ImapError::io(what, e))?
+        else {
+            return Err(ImapError::Closed { what: what.into() });
+        };
+        match resp.parsed() {
+            Response::Done {
+                tag: done,
+                status,
+                outcome,
+            } if *done == tag => {
+                let text = || {
+                    outcome
+                        .information
+                        .as_deref()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string()
+                };
+                return match status {
+                    Status::Ok => Ok(()),
+                    Status::No => Err(ImapError::Refused {
+                        what: what.into(),
+                        status: "NO",
+                        text: text(),
+                    }),
+                    Status::Bad => Err(ImapError::Refused {
+                        what: what.into(),
+                        status: "BAD",
+                        text: text(),
+                    }),
+                    _ => Err(ImapError::Protocol {
+                        what: what.into(),
+                        excerpt: format!("tagged {status:?} {}", shorten(&text(), 60)),
+                    }),
+                };
+            }
+            Response::Data {
+                status: Status::Bye,
+                outcome,
+            } => {
+                return Err(ImapError::Bye {
+                    what: what.into(),
+                    text: outcome
+                        .information
+                        .as_deref()
+                        .unwrap_or("connection closed")
+                        .trim()
+                        .to_string(),
+                })
+            }
+            Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_)) => {
+                *news = true;
+                each(resp.parsed());
+            }
+            other => each(other),
+        }
+    }
+}
+
+/// INTERNALDATE as Unix seconds (`17-Jul-1996 02:44:25 -0700`).
+fn internal_date(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_str(text.trim(), "%d-%b-%Y %H:%M:%S %z")
+        .ok()
+        .map(|d| d.timestamp())
+}
+
 impl ImapSource {
     /// Connect, secure, log in and read the capabilities.
     pub async fn connect(cfg: &MailboxConfig, timeouts: Timeouts) -> Result<Self, ImapError> {
         silence_protocol_trace();
         let addr = format!("{}:{}", cfg.host, cfg.port);
         let host = cfg.host.trim_start_matches('[').trim_end_matches(']');
+        let cap = literal_cap(cfg.max_message_size);
         let client = timed(
             timeouts.connect,
             || format!("connect to {addr}"),
-            Self::open(cfg, host, &addr),
+            Self::open(cfg, host, &addr, cap),
         )
         .await?;
         tracing::debug!(mailbox = %cfg.name, %addr, tls = ?cfg.tls, "connected");
@@ -399,16 +766,18 @@ impl ImapSource {
                         user: cfg.username.clone(),
                         detail: detail.trim().to_string(),
                     },
-                    other => ImapError::Login {
-                        user: cfg.username.clone(),
-                        detail: other.to_string(),
-                    },
+                    // A dropped connection or garbage is the server's bad
+                    // day, not a wrong password.
+                    other => ImapError::lib("LOGIN", other),
                 })
         })
         .await?;
         let mut session = login;
-        let caps = timed(timeouts.command, || "CAPABILITY".to_string(), async {
-            session.capabilities().await.map_err(cmd_err("CAPABILITY"))
+        let caps = timed(timeouts.login, || "CAPABILITY".to_string(), async {
+            session
+                .capabilities()
+                .await
+                .map_err(|e| ImapError::lib("CAPABILITY", e))
         })
         .await?;
         let me = ImapSource {
@@ -419,7 +788,7 @@ impl ImapSource {
             mailbox: cfg.name.clone(),
             timeouts,
             folder: None,
-            bye: None,
+            news: false,
         };
         tracing::info!(mailbox = %cfg.name, %addr, user = %cfg.username, "logged in");
         Ok(me)
@@ -429,6 +798,7 @@ impl ImapSource {
         cfg: &MailboxConfig,
         host: &str,
         addr: &str,
+        cap: u64,
     ) -> Result<async_imap::Client<Transport>, ImapError> {
         let tcp = TcpStream::connect((host, cfg.port))
             .await
@@ -440,33 +810,36 @@ impl ImapSource {
         let _ = tcp.set_nodelay(true);
         match cfg.tls {
             TlsMode::None => {
-                let mut client = async_imap::Client::new(Transport::Plain(tcp));
+                let mut client = async_imap::Client::new(Transport::plain(tcp, cap));
                 greeting(&mut client).await?;
                 Ok(client)
             }
             TlsMode::Implicit => {
                 let tls = Self::handshake(cfg, host, tcp).await?;
-                let mut client = async_imap::Client::new(Transport::Tls(Box::new(tls)));
+                let mut client = async_imap::Client::new(Transport::tls(tls, cap));
                 greeting(&mut client).await?;
                 Ok(client)
             }
             TlsMode::Starttls => {
-                let mut client = async_imap::Client::new(Transport::Plain(tcp));
+                let mut client = async_imap::Client::new(Transport::plain(tcp, cap));
                 greeting(&mut client).await?;
                 client
                     .run_command_and_check_ok("STARTTLS", None)
                     .await
                     .map_err(|e| {
-                        ImapError::Unsupported(format!("STARTTLS refused by {addr}: {e}"))
+                        ImapError::Unsupported(format!(
+                            "STARTTLS refused by {addr}: {}",
+                            ImapError::lib("STARTTLS", e)
+                        ))
                     })?;
                 // The server sends nothing after its OK until the handshake,
                 // so no buffered bytes are lost by unwrapping the client.
-                let Transport::Plain(tcp) = client.into_inner() else {
+                let Link::Plain(tcp) = client.into_inner().link else {
                     return Err(ImapError::Unsupported("STARTTLS on a TLS stream".into()));
                 };
                 let tls = Self::handshake(cfg, host, tcp).await?;
                 // No second greeting after STARTTLS.
-                Ok(async_imap::Client::new(Transport::Tls(Box::new(tls))))
+                Ok(async_imap::Client::new(Transport::tls(tls, cap)))
             }
         }
     }
@@ -497,136 +870,168 @@ impl ImapSource {
         self.has_move
     }
 
+    /// The timeouts this source runs under.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// A command's name for errors: the command and the selected folder.
+    fn what(&self, command: &str) -> String {
+        match &self.folder {
+            Some(folder) => format!("{command} in {folder}"),
+            None => command.to_string(),
+        }
+    }
+
+    /// Run one command under `limit`; see [`run_command`].
+    async fn command(
+        &mut self,
+        limit: Duration,
+        command: &str,
+        what: &str,
+        each: impl FnMut(&Response<'_>),
+    ) -> Result<(), ImapError> {
+        let session = &mut self.session;
+        let news = &mut self.news;
+        timed(
+            limit,
+            || what.to_string(),
+            run_command(session, news, command, what, each),
+        )
+        .await
+    }
+
     /// SELECT a folder and read its UIDVALIDITY.
     pub async fn select(&mut self, folder: &str) -> Result<Selected, ImapError> {
-        let limit = self.timeouts.command;
-        let session = &mut self.session;
-        let mbox = timed(limit, || format!("SELECT {folder}"), async {
-            session
-                .select(folder)
-                .await
-                .map_err(cmd_err(format!("SELECT {folder}")))
+        let what = format!("SELECT {folder}");
+        let command = format!("SELECT {}", quote(folder));
+        let (mut uidvalidity, mut exists) = (None, 0);
+        self.folder = None;
+        self.command(self.timeouts.select, &command, &what, |r| match r {
+            Response::MailboxData(MailboxDatum::Exists(n)) => exists = *n,
+            Response::Data { outcome, .. } => {
+                if let Some(ResponseCode::UidValidity(v)) = outcome.code {
+                    uidvalidity = Some(v);
+                }
+            }
+            _ => {}
         })
         .await?;
-        let uidvalidity = mbox
-            .uid_validity
+        // The EXISTS of a SELECT is the folder's state, not news.
+        self.news = false;
+        let uidvalidity = uidvalidity
             .ok_or_else(|| ImapError::Unsupported(format!("folder {folder} has no UIDVALIDITY")))?;
         self.folder = Some(folder.to_string());
-        self.drain();
         Ok(Selected {
             uidvalidity,
-            exists: mbox.exists,
+            exists,
         })
     }
 
     /// Every UID in the selected folder, ascending.
     pub async fn uids(&mut self) -> Result<Vec<u32>, ImapError> {
-        let limit = self.timeouts.command;
-        let session = &mut self.session;
-        let set = timed(limit, || "UID SEARCH ALL".to_string(), async {
-            session
-                .uid_search("ALL")
-                .await
-                .map_err(cmd_err("UID SEARCH ALL"))
+        let what = self.what("UID SEARCH ALL");
+        let mut uids = Vec::new();
+        self.command(self.timeouts.command, "UID SEARCH ALL", &what, |r| {
+            if let Response::MailboxData(MailboxDatum::Search(found)) = r {
+                uids.extend_from_slice(found);
+            }
         })
         .await?;
-        self.drain();
-        let mut uids: Vec<u32> = set.into_iter().collect();
         uids.sort_unstable();
+        uids.dedup();
         Ok(uids)
     }
 
-    /// The RFC822.SIZE of these messages, by UID (cheap: no bodies).
+    /// The RFC822.SIZE of these messages, by UID (cheap: no bodies). A
+    /// message absent from the answer (expunged meanwhile) is absent here.
     pub async fn sizes(&mut self, uids: &[u32]) -> Result<Vec<(u32, u32)>, ImapError> {
         let mut out = Vec::with_capacity(uids.len());
         for chunk in uids.chunks(1000) {
-            let set = uid_set(chunk);
-            let limit = self.timeouts.command;
-            let session = &mut self.session;
-            timed(limit, || "UID FETCH (RFC822.SIZE)".to_string(), async {
-                let mut stream = session
-                    .uid_fetch(&set, "(UID RFC822.SIZE)")
-                    .await
-                    .map_err(cmd_err("UID FETCH RFC822.SIZE"))?;
-                while let Some(f) = stream
-                    .try_next()
-                    .await
-                    .map_err(cmd_err("UID FETCH RFC822.SIZE"))?
-                {
-                    if let (Some(uid), Some(size)) = (f.uid, f.size) {
-                        if chunk.binary_search(&uid).is_ok() {
-                            out.push((uid, size));
-                        }
+            let command = format!("UID FETCH {} (UID RFC822.SIZE)", uid_set(chunk));
+            let what = self.what("UID FETCH (RFC822.SIZE)");
+            self.command(self.timeouts.command, &command, &what, |r| {
+                let Response::Fetch(_, attrs) = r else { return };
+                let (mut uid, mut size) = (None, None);
+                for a in attrs {
+                    match a {
+                        AttributeValue::Uid(u) => uid = Some(*u),
+                        AttributeValue::Rfc822Size(s) => size = Some(*s),
+                        _ => {}
                     }
                 }
-                Ok::<_, ImapError>(())
+                if let (Some(uid), Some(size)) = (uid, size) {
+                    if chunk.binary_search(&uid).is_ok() {
+                        out.push((uid, size));
+                    }
+                }
             })
             .await?;
-            self.drain();
-            // A BYE in the middle ends the response early and quietly: the
-            // missing sizes are not "no such message", the server failed.
-            if let Some(text) = self.take_bye() {
-                return Err(ImapError::Bye(text));
-            }
         }
         out.sort_unstable();
         out.dedup_by_key(|(uid, _)| *uid);
         Ok(out)
     }
 
-    /// Fetch these messages (raw bytes, size, arrival time) without setting
-    /// `\Seen`. With `prefix`, only the first `prefix` bytes of each (for
-    /// messages too large to hold whole). Messages that vanished meanwhile
-    /// are simply absent. `uids` must be sorted.
+    /// Fetch these messages (at most `cap` bytes of each, size, arrival
+    /// time) without setting `\Seen`, as one `UID FETCH` of
+    /// `BODY.PEEK[]<0.cap>`: the bytes are bounded whatever the server
+    /// claims, and a literal over [`literal_cap`] is refused unread.
+    /// `bytes` is what the batch may bring, for its timeout. Messages that
+    /// vanished meanwhile are simply absent. `uids` must be sorted.
     pub async fn fetch(
         &mut self,
         uids: &[u32],
-        prefix: Option<u32>,
+        cap: u32,
+        bytes: u64,
     ) -> Result<Vec<Fetched>, ImapError> {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
-        let set = uid_set(uids);
-        let query = match prefix {
-            Some(n) => format!("(UID RFC822.SIZE INTERNALDATE BODY.PEEK[]<0.{n}>)"),
-            None => "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[])".to_string(),
-        };
-        let limit = self.timeouts.command;
-        let session = &mut self.session;
+        let command = format!(
+            "UID FETCH {} (UID RFC822.SIZE INTERNALDATE BODY.PEEK[]<0.{cap}>)",
+            uid_set(uids)
+        );
+        let what = self.what(&format!("UID FETCH ({} messages)", uids.len()));
+        let limit = self.timeouts.fetch_for(bytes);
         let mut out: Vec<Fetched> = Vec::with_capacity(uids.len());
-        timed(
-            limit,
-            || format!("UID FETCH ({} messages)", uids.len()),
-            async {
-                let mut stream = session
-                    .uid_fetch(&set, &query)
-                    .await
-                    .map_err(cmd_err("UID FETCH"))?;
-                // One response at a time: each raw buffer is dropped as soon
-                // as its bytes are copied out.
-                while let Some(f) = stream.try_next().await.map_err(cmd_err("UID FETCH"))? {
-                    // Unsolicited FETCH responses (flag changes) carry no body.
-                    let (Some(uid), Some(body)) = (f.uid, f.body()) else {
-                        continue;
-                    };
-                    if uids.binary_search(&uid).is_err() {
-                        continue;
+        // One response at a time: each raw buffer is dropped as soon as its
+        // bytes are copied out.
+        self.command(limit, &command, &what, |r| {
+            let Response::Fetch(_, attrs) = r else { return };
+            let mut f = Fetched {
+                uid: 0,
+                size: None,
+                internal_date: None,
+                body: Vec::new(),
+            };
+            let mut has_body = false;
+            for a in attrs {
+                match a {
+                    AttributeValue::Uid(u) => f.uid = *u,
+                    AttributeValue::Rfc822Size(s) => f.size = Some(*s),
+                    AttributeValue::InternalDate(d) => f.internal_date = internal_date(d),
+                    AttributeValue::BodySection {
+                        section: None,
+                        data,
+                        ..
+                    } => {
+                        has_body = true;
+                        f.body = data.as_deref().unwrap_or_default().to_vec();
                     }
-                    out.push(Fetched {
-                        uid,
-                        size: f.size,
-                        internal_date: f.internal_date().map(|d| d.timestamp()),
-                        body: body.to_vec(),
-                    });
+                    AttributeValue::Rfc822(data) => {
+                        has_body = true;
+                        f.body = data.as_deref().unwrap_or_default().to_vec();
+                    }
+                    _ => {}
                 }
-                Ok::<_, ImapError>(())
-            },
-        )
+            }
+            // Unsolicited FETCH responses (flag changes) carry no body.
+            if has_body && uids.binary_search(&f.uid).is_ok() {
+                out.push(f);
+            }
+        })
         .await?;
-        self.drain();
-        if let Some(text) = self.take_bye() {
-            return Err(ImapError::Bye(text));
-        }
         out.sort_by_key(|f| f.uid);
         out.dedup_by_key(|f| f.uid);
         Ok(out)
@@ -653,63 +1058,47 @@ impl ImapSource {
                 After::Move(folder) => self.move_to(&set, folder).await?,
             }
         }
-        self.drain();
         Ok(())
     }
 
+    /// An after-action command: its untagged answers are not needed.
+    async fn after_command(&mut self, command: &str, what: &str) -> Result<(), ImapError> {
+        let what = self.what(what);
+        self.command(self.timeouts.after, command, &what, |_| {})
+            .await
+    }
+
     async fn store_flags(&mut self, set: &str, flags: &str) -> Result<(), ImapError> {
-        let limit = self.timeouts.command;
-        let session = &mut self.session;
-        timed(limit, || format!("UID STORE {flags}"), async {
-            let stream = session
-                .uid_store(set, flags)
-                .await
-                .map_err(cmd_err("UID STORE"))?;
-            let _: Vec<_> = stream.try_collect().await.map_err(cmd_err("UID STORE"))?;
-            Ok::<_, ImapError>(())
-        })
+        self.after_command(
+            &format!("UID STORE {set} {flags}"),
+            &format!("UID STORE {flags}"),
+        )
         .await
     }
 
     async fn expunge(&mut self, set: &str) -> Result<(), ImapError> {
-        let limit = self.timeouts.command;
-        let uidplus = self.has_uidplus;
-        let session = &mut self.session;
-        timed(limit, || "EXPUNGE".to_string(), async {
-            if uidplus {
-                let stream = session
-                    .uid_expunge(set)
-                    .await
-                    .map_err(cmd_err("UID EXPUNGE"))?;
-                let _: Vec<_> = stream.try_collect().await.map_err(cmd_err("UID EXPUNGE"))?;
-            } else {
-                // Without UIDPLUS only a plain EXPUNGE exists; it also removes
-                // messages someone else marked \Deleted, which in a bounce
-                // mailbox is what they asked for anyway.
-                let stream = session.expunge().await.map_err(cmd_err("EXPUNGE"))?;
-                let _: Vec<_> = stream.try_collect().await.map_err(cmd_err("EXPUNGE"))?;
-            }
-            Ok::<_, ImapError>(())
-        })
-        .await
+        if self.has_uidplus {
+            self.after_command(&format!("UID EXPUNGE {set}"), "UID EXPUNGE")
+                .await
+        } else {
+            // Without UIDPLUS only a plain EXPUNGE exists; it also removes
+            // messages someone else marked \Deleted, which in a bounce
+            // mailbox is what they asked for anyway.
+            self.after_command("EXPUNGE", "EXPUNGE").await
+        }
     }
 
     async fn move_to(&mut self, set: &str, folder: &str) -> Result<(), ImapError> {
         match self.move_once(set, folder).await {
             // [TRYCREATE]: the folder does not exist yet; create it once.
-            Err(ImapError::Command {
-                source: async_imap::error::Error::No(text),
-                ..
+            Err(ImapError::Refused {
+                status: "NO", text, ..
             }) if text.contains("TRYCREATE") || text.to_lowercase().contains("exist") => {
                 tracing::info!(mailbox = %self.mailbox, folder, "creating folder for moved messages");
-                let limit = self.timeouts.command;
-                let session = &mut self.session;
-                timed(limit, || format!("CREATE {folder}"), async {
-                    session
-                        .create(folder)
-                        .await
-                        .map_err(cmd_err(format!("CREATE {folder}")))
-                })
+                self.after_command(
+                    &format!("CREATE {}", quote(folder)),
+                    &format!("CREATE {folder}"),
+                )
                 .await?;
                 self.move_once(set, folder).await
             }
@@ -718,26 +1107,20 @@ impl ImapSource {
     }
 
     async fn move_once(&mut self, set: &str, folder: &str) -> Result<(), ImapError> {
-        let limit = self.timeouts.command;
         if self.has_move {
-            let session = &mut self.session;
-            return timed(limit, || format!("UID MOVE to {folder}"), async {
-                session
-                    .uid_mv(set, folder)
-                    .await
-                    .map_err(cmd_err(format!("UID MOVE to {folder}")))
-            })
-            .await;
+            return self
+                .after_command(
+                    &format!("UID MOVE {set} {}", quote(folder)),
+                    &format!("UID MOVE to {folder}"),
+                )
+                .await;
         }
         // No MOVE: COPY, then delete the originals. A crash between the two
         // leaves a copy in both folders, never none.
-        let session = &mut self.session;
-        timed(limit, || format!("UID COPY to {folder}"), async {
-            session
-                .uid_copy(set, folder)
-                .await
-                .map_err(cmd_err(format!("UID COPY to {folder}")))
-        })
+        self.after_command(
+            &format!("UID COPY {set} {}", quote(folder)),
+            &format!("UID COPY to {folder}"),
+        )
         .await?;
         self.store_flags(set, "+FLAGS.SILENT (\\Deleted)").await?;
         self.expunge(set).await
@@ -745,50 +1128,24 @@ impl ImapSource {
 
     /// Send NOOP (keeps the connection alive, collects news such as EXISTS).
     pub async fn noop(&mut self) -> Result<(), ImapError> {
-        let limit = self.timeouts.command;
-        let session = &mut self.session;
-        timed(limit, || "NOOP".to_string(), async {
-            session.noop().await.map_err(cmd_err("NOOP"))
-        })
-        .await
+        let what = self.what("NOOP");
+        self.command(self.timeouts.command, "NOOP", &what, |_| {})
+            .await
     }
 
-    /// Empty the channel of unsolicited responses (EXISTS, EXPUNGE, flag
-    /// changes); it holds 100 entries and drops the rest, so stale news
-    /// must not pile up. Returns whether new messages were announced; a BYE
-    /// (the server closing the connection) is kept, so that a size or
-    /// message fetch it cut short fails with [`ImapError::Bye`] instead of
-    /// returning a partial answer.
+    /// Whether new messages were announced (EXISTS, RECENT) since the last
+    /// call; also empties async-imap's channel of unsolicited responses (it
+    /// holds 100 entries and drops the rest, so stale news must not pile up).
     pub fn drain(&mut self) -> bool {
-        let mut news = false;
         while let Ok(r) = self.session.unsolicited_responses.try_recv() {
-            match r {
-                UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_) => news = true,
-                UnsolicitedResponse::Other(resp) => {
-                    if let async_imap::imap_proto::Response::Data {
-                        status: async_imap::imap_proto::Status::Bye,
-                        outcome,
-                        ..
-                    } = resp.parsed()
-                    {
-                        self.bye = Some(
-                            outcome
-                                .information
-                                .as_deref()
-                                .unwrap_or("connection closed")
-                                .to_string(),
-                        );
-                    }
-                }
-                _ => {}
+            if matches!(
+                r,
+                UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+            ) {
+                self.news = true;
             }
         }
-        news
-    }
-
-    /// The server's BYE text, if it said goodbye since the last call.
-    fn take_bye(&mut self) -> Option<String> {
-        self.bye.take()
+        std::mem::take(&mut self.news)
     }
 
     /// Wait on IDLE until the server announces news, `limit` passes, or
@@ -800,15 +1157,20 @@ impl ImapSource {
         stop: &tokio::sync::watch::Receiver<bool>,
     ) -> Result<(ImapSource, bool), ImapError> {
         use async_imap::extensions::idle::IdleResponse;
-        self.drain();
+        let pending = self.drain();
+        if pending {
+            // News arrived during the last command: no need to wait.
+            return Ok((self, true));
+        }
+        let what = self.what("IDLE");
         let mut handle = self.session.idle();
-        timed(self.timeouts.command, || "IDLE".to_string(), async {
-            handle.init().await.map_err(cmd_err("IDLE"))
+        timed(self.timeouts.command, || what.clone(), async {
+            handle.init().await.map_err(|e| ImapError::lib(&what, e))
         })
         .await?;
         let outcome = {
-            let (wait, interrupt) = handle.wait_with_timeout(limit);
-            let stopped = crate::daemon::stopped(stop);
+            let (wait, interrupt) = handle.wait_with_timeout(limit.min(self.timeouts.idle));
+            let stopped = crate::shutdown::stopped(stop);
             tokio::pin!(wait);
             tokio::pin!(stopped);
             let outcome = tokio::select! {
@@ -822,15 +1184,11 @@ impl ImapSource {
         let news = match outcome {
             Some(Ok(IdleResponse::NewData(_))) => true,
             Some(Ok(IdleResponse::Timeout | IdleResponse::ManualInterrupt)) | None => false,
-            Some(Err(e)) => {
-                return Err(ImapError::Command {
-                    what: "IDLE".into(),
-                    source: e,
-                })
-            }
+            Some(Err(e)) => return Err(ImapError::lib(&what, e)),
         };
-        let session = timed(self.timeouts.command, || "IDLE DONE".to_string(), async {
-            handle.done().await.map_err(cmd_err("IDLE DONE"))
+        let done = format!("{what} DONE");
+        let session = timed(self.timeouts.command, || done.clone(), async {
+            handle.done().await.map_err(|e| ImapError::lib(&done, e))
         })
         .await?;
         self.session = session;
@@ -843,6 +1201,20 @@ impl ImapSource {
         let limit = Duration::from_secs(5);
         let _ = tokio::time::timeout(limit, self.session.logout()).await;
     }
+}
+
+/// A folder name as an IMAP quoted string.
+fn quote(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// Parse an after-action as stored in `messages.after_action`.
@@ -895,6 +1267,39 @@ mod tests {
         assert_eq!(uid_set(&[5]), "5");
         assert_eq!(uid_set(&[3, 1, 2, 2]), "1:3");
         assert_eq!(uid_set(&[]), "");
+    }
+
+    #[test]
+    fn the_literal_scan_refuses_only_announcements_over_the_cap() {
+        let mut scan = LiteralScan::new(100);
+        // A literal within the cap, whose bytes hold a huge-looking "{N}":
+        // skipped as data, not read as an announcement.
+        let ok = b"* 1 FETCH (UID 1 BODY[]<0> {20}\r\nxx{99999999}\r\nxxxxxxxx)\r\n";
+        assert!(scan.feed(ok).is_ok());
+        assert_eq!(scan.state, Scan::Text);
+        // Split across reads.
+        assert!(scan.feed(b"* 2 FETCH (BODY[] {10").is_ok());
+        let big = scan.feed(b"1}\r\n").unwrap_err();
+        assert_eq!((big.size, big.cap), (101, 100));
+        // Not literals: braces in text, a quoted "{5}".
+        let mut scan = LiteralScan::new(1);
+        assert!(scan.feed(b"* OK {garbage} \"{5}\" {}\r\n").is_ok());
+        assert!(LiteralScan::new(1).feed(b"{3000000000}\r\n").is_err());
+    }
+
+    #[test]
+    fn parser_errors_become_short_readable_text() {
+        let e = io::Error::other(
+            "Error(Error { input: [42, 32, 0, 255], code: Tag }) during parsing of \"* 42 \\0\\u{fffd} garbage and a great deal more text that goes on and on past any useful length\"",
+        );
+        let text = ImapError::io("SELECT INBOX", e).to_string();
+        assert!(
+            text.starts_with("SELECT INBOX: unreadable response from the server: \"* 42"),
+            "{text}"
+        );
+        assert!(!text.contains("[42, 32"), "{text}");
+        assert!(text.ends_with('…'), "{text}");
+        assert_eq!(escape(b"a\r\n\0\xff"), "a\\r\\n\\x00\\xff");
     }
 
     #[test]

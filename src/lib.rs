@@ -12,7 +12,9 @@
 //! - [`policy`]: the pure rules that turn a history of bounces into an
 //!   address verdict (hard-fail → remove, soft-fail → keep until a threshold);
 //! - [`store`]: the SQLite database (sqlx, migrations in `migrations/`);
-//! - [`imap`]: the IMAP source (TLS, login, fetch, after-actions);
+//! - [`imap`]: the IMAP source (TLS, login, fetch, after-actions), strict
+//!   about completions, timeouts and literal sizes;
+//! - [`shutdown`]: the stop signal every task waits on;
 //! - [`daemon`]: the processing loop that ties them together, and
 //!   [`metrics`]: its Prometheus endpoint;
 //! - [`verp`] and [`trust`]: signed return paths and their verification, so
@@ -30,6 +32,7 @@ pub mod imap;
 pub mod metrics;
 pub mod parse;
 pub mod policy;
+pub mod shutdown;
 pub mod store;
 pub mod trust;
 pub mod verp;
