@@ -478,16 +478,28 @@ fn classify_one(mail: &parse::Mail) -> Verdict {
         merge_layout(&mut findings, &layout_findings);
     }
 
-    if findings.is_empty() && bounce_like {
+    if bounce_like {
+        // Exim (and MTAs that copy it) lists every failed recipient in
+        // X-Failed-Recipients: one the readers missed is still a recipient,
+        // with no text of its own.
         if let Some(v) = mail.header("x-failed-recipients") {
+            let before = findings.len();
             for a in address::find_all(v) {
-                findings.push(Finding {
-                    address: a.address,
-                    source: "X-Failed-Recipients header",
-                    ..Finding::default()
+                let known = findings.iter().any(|f| {
+                    f.address.eq_ignore_ascii_case(&a.address)
+                        || f.alias
+                            .as_deref()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(&a.address))
                 });
+                if !known && findings.len() < MAX_RECIPIENTS {
+                    findings.push(Finding {
+                        address: a.address,
+                        source: "X-Failed-Recipients header",
+                        ..Finding::default()
+                    });
+                }
             }
-            if !findings.is_empty() {
+            if findings.len() > before {
                 evidence.push("X-Failed-Recipients header".to_string());
             }
         }
