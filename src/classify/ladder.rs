@@ -157,22 +157,11 @@ pub const SECOND_PASS: &[Reason] = &[
     Reason::MailerError,
 ];
 
-/// Reasons a scoped fact may name that the first pass is still asked to
-/// refine (Sisimai re-examines the same set when its MTA module set it).
-const RETRY: &[Reason] = &[
-    Reason::Undefined,
-    Reason::OnHold,
-    Reason::SystemError,
-    Reason::SecurityError,
-    Reason::Expired,
-    Reason::Suspend,
-    Reason::NetworkError,
-    Reason::HostUnknown,
-    Reason::UserUnknown,
-];
-
-/// Reasons a status code names too vaguely to stop looking.
-const VAGUE: &[Reason] = &[
+/// Reasons too vague to stop looking: a scoped fact naming one is held
+/// for the first pass to refine (Sisimai re-examines the same set when its
+/// MTA module set it), and a status code naming one lets the second pass's
+/// phrase families speak.
+const REFINABLE: &[Reason] = &[
     Reason::Undefined,
     Reason::OnHold,
     Reason::SystemError,
@@ -306,21 +295,23 @@ pub fn decide(f: &Facts<'_>) -> Decision {
     let smtp_like = f.diagnostic_type.is_none_or(|t| !t.starts_with("x-unix"));
     // The recipient's own words; its block of the report only when they
     // name nothing.
+    // The own block is matched once: it serves both as the fallback text
+    // and as the veto table's "own-report" evidence.
+    let own = if f.context.is_empty() {
+        PhraseHits::default()
+    } else {
+        phrase_hits(&mask_addresses(f.context), f.family)
+    };
     let diag = mask_addresses(f.diag);
     let mut hits = phrase_hits(&diag, f.family);
     if hits.reasons.is_empty() && hits.scoped.is_empty() && !f.context.is_empty() {
-        hits = phrase_hits(&mask_addresses(f.context), f.family);
+        hits = own.clone();
         if !hits.reasons.is_empty() || !hits.scoped.is_empty() {
             rules.push("text:report".to_string());
         }
     }
     let by_status = status_reason(f.status);
     let (reason, basis) = pick(f, &hits, by_status.as_ref(), smtp_like, &mut rules);
-    let own = if f.context.is_empty() {
-        PhraseHits::default()
-    } else {
-        phrase_hits(&mask_addresses(f.context), f.family)
-    };
     let reason = apply_vetoes(
         f,
         &hits,
@@ -350,7 +341,7 @@ fn pick(
     // used only when the first pass finds nothing more specific.
     let mut held: Option<(Reason, String)> = None;
     for (r, id) in f.scoped.iter().chain(hits.scoped.iter()) {
-        if RETRY.contains(r) {
+        if REFINABLE.contains(r) {
             held.get_or_insert((*r, id.clone()));
             continue;
         }
@@ -406,7 +397,7 @@ fn pick(
     }
     // 3. The second pass, when the status said nothing usable.
     let name = by_status.map(|(r, _, _)| *r);
-    if name.is_none_or(|n| VAGUE.contains(&n)) || !smtp_like {
+    if name.is_none_or(|n| REFINABLE.contains(&n)) || !smtp_like {
         for r in SECOND_PASS {
             if phrase(*r) {
                 note_phrase(*r, rules);
@@ -537,7 +528,7 @@ fn apply_vetoes(
 ) -> Reason {
     // A scoped fact of a specific reason is final; one the first pass was
     // asked to refine still meets the conflict table.
-    if basis == Basis::Scoped && !RETRY.contains(&reason) {
+    if basis == Basis::Scoped && !REFINABLE.contains(&reason) {
         return reason;
     }
     for v in &KNOWLEDGE.vetoes {
